@@ -1,0 +1,174 @@
+//! Assembly: from a validated [`Config`] to a running service. Builds the verifier, the
+//! policy, the S3 clients and the audit writer once; serves; on shutdown, lets in-flight
+//! requests finish and flushes the audit writer before returning.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use aws_config::BehaviorVersion;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_s3::config::Region;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::audit::{self, AuditError, AuditStore, AuditWriter, WriterSettings};
+use crate::auth::Verifier;
+use crate::config::{Config, ConfigError};
+use crate::http::{self, AppState, Settings};
+use crate::policy::{Policy, PolicyError};
+use crate::presign::{PresignError, Presigner};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("policy {}: {error}", file.display())]
+    Policy { file: PathBuf, error: PolicyError },
+    #[error("policy {}: cannot read: {error}", file.display())]
+    PolicyRead { file: PathBuf, error: std::io::Error },
+    #[error("audit store: {}{}", .0, source_text(.0))]
+    Audit(#[from] AuditError),
+    #[error("s3: {0}")]
+    Presign(#[from] PresignError),
+    #[error("{what}: {error}")]
+    Io {
+        what: String,
+        #[source]
+        error: std::io::Error,
+    },
+}
+
+fn source_text(error: &AuditError) -> String {
+    std::error::Error::source(error)
+        .map(|cause| format!(": {cause}"))
+        .unwrap_or_default()
+}
+
+/// Reads and compiles a policy file; any fault names the file.
+pub fn load_policy(file: &Path) -> Result<Policy, StartupError> {
+    let text = std::fs::read_to_string(file).map_err(|error| StartupError::PolicyRead {
+        file: file.to_owned(),
+        error,
+    })?;
+    Policy::from_json(&text).map_err(|error| StartupError::Policy {
+        file: file.to_owned(),
+        error,
+    })
+}
+
+/// Opens the configured audit store and applies its migrations.
+pub async fn open_audit_store(config: &Config) -> Result<Arc<dyn AuditStore>, StartupError> {
+    let store = audit::open(config.audit.database_url.expose()).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// A built service: state plus the background tasks it owns.
+pub struct App {
+    state: AppState,
+    writer: JoinHandle<()>,
+    retention: Option<JoinHandle<()>>,
+}
+
+impl App {
+    /// Builds everything from `config`. `credentials` replaces the AWS default chain
+    /// (only `dev` and tests pass one).
+    pub async fn build(
+        config: &Config,
+        credentials: Option<SharedCredentialsProvider>,
+    ) -> Result<App, StartupError> {
+        config.validate_for_serving()?;
+        let verifier = Verifier::new(&config.auth.issuers)?;
+        let policy_file = config.policy.file.as_deref().unwrap_or(Path::new(""));
+        let policy = load_policy(policy_file)?;
+
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &config.s3.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(credentials) = credentials {
+            loader = loader.credentials_provider(credentials);
+        }
+        let presigner = Presigner::new(&config.s3, &loader.load().await)?;
+
+        let store = open_audit_store(config).await?;
+        let settings = WriterSettings {
+            commit_timeout: Duration::from_millis(config.audit.commit_timeout_ms),
+            ..WriterSettings::default()
+        };
+        let (audit, writer) = AuditWriter::spawn(store.clone(), settings);
+        let retention = (config.audit.retention_days > 0)
+            .then(|| tokio::spawn(run_retention(store.clone(), config.audit.retention_days)));
+
+        let state = AppState {
+            verifier: Arc::new(verifier),
+            policy: Arc::new(ArcSwap::from_pointee(policy)),
+            presigner: Arc::new(presigner),
+            audit,
+            audit_store: store,
+            settings: Arc::new(Settings {
+                default_expires_in: config.s3.default_expires_in,
+                max_expires_in: config.s3.max_expires_in,
+                max_body_bytes: config.server.max_body_bytes,
+                request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+                trusted_proxies: config.server.trust_forwarded_for.clone(),
+                cors_origins: config.cors.allowed_origins.clone(),
+            }),
+        };
+        Ok(App {
+            state,
+            writer,
+            retention,
+        })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves on `listener` until `shutdown`, then drains requests and the audit queue.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let App {
+            state,
+            writer,
+            retention,
+        } = self;
+        let served = http::serve(listener, http::router(state), shutdown).await;
+        // Every AuditWriter handle lived in the router, now dropped: the writer commits
+        // what is queued and ends.
+        if let Err(error) = writer.await {
+            tracing::error!(error = %error, "audit writer ended abnormally");
+        }
+        if let Some(retention) = retention {
+            retention.abort();
+        }
+        served
+    }
+}
+
+/// Best-effort retention: deletes expired rows in small batches, hourly. A failure is
+/// logged and retried next hour; it never affects requests.
+async fn run_retention(store: Arc<dyn AuditStore>, retention_days: u32) {
+    const BATCH: u32 = 1000;
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        hourly.tick().await;
+        let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(retention_days.into());
+        loop {
+            match store.delete_older_than(cutoff, BATCH).await {
+                Ok(deleted) if deleted < u64::from(BATCH) => break,
+                Ok(_) => tokio::task::yield_now().await,
+                Err(error) => {
+                    tracing::warn!(error = %error, "audit retention failed; retrying next hour");
+                    break;
+                }
+            }
+        }
+    }
+}

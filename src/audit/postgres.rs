@@ -1,0 +1,147 @@
+//! PostgreSQL audit store: the production store, shared by every replica. The SQL stays
+//! within what PostgreSQL-compatible engines share (DESIGN §9).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use time::OffsetDateTime;
+
+use super::{AuditError, AuditEvent, AuditQuery, AuditStore, Outcome, like_prefix};
+
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects lazily: a database that is down now does not stop startup, and the pool
+    /// reconnects on its own when it returns.
+    pub async fn connect(url: &str) -> Result<Self, AuditError> {
+        let options: PgConnectOptions = url.parse()?;
+        let options = options.options([("statement_timeout", "2000")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_lazy_with(options);
+        Ok(Self { pool })
+    }
+}
+
+fn decode_row(row: &PgRow) -> Result<AuditEvent, AuditError> {
+    Ok(AuditEvent {
+        id: row.try_get("id")?,
+        time: row.try_get("time")?,
+        request_id: row.try_get("request_id")?,
+        outcome: Outcome::parse(&row.try_get::<String, _>("outcome")?)?,
+        reason: row.try_get("reason")?,
+        issuer: row.try_get("issuer")?,
+        subject: row.try_get("subject")?,
+        client_ip: row.try_get("client_ip")?,
+        user_agent: row.try_get("user_agent")?,
+        action: row.try_get("action")?,
+        bucket: row.try_get("bucket")?,
+        key: row.try_get("object_key")?,
+        expires_at: row.try_get("expires_at")?,
+        expires_in: row.try_get("expires_in")?,
+        statement: row.try_get("statement")?,
+        signature_sha256: row.try_get("signature_sha256")?,
+        request: row.try_get("request")?,
+    })
+}
+
+#[async_trait]
+impl AuditStore for PostgresStore {
+    async fn migrate(&self) -> Result<(), AuditError> {
+        sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_batch(&self, events: &[AuditEvent]) -> Result<(), AuditError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut insert = QueryBuilder::<Postgres>::new(super::INSERT_COLUMNS);
+        insert.push_values(events, |mut row, event| {
+            row.push_bind(event.id)
+                .push_bind(event.time)
+                .push_bind(&event.request_id)
+                .push_bind(event.outcome.as_str())
+                .push_bind(&event.reason)
+                .push_bind(&event.issuer)
+                .push_bind(&event.subject)
+                .push_bind(&event.client_ip)
+                .push_bind(&event.user_agent)
+                .push_bind(&event.action)
+                .push_bind(&event.bucket)
+                .push_bind(&event.key)
+                .push_bind(event.expires_at)
+                .push_bind(event.expires_in)
+                .push_bind(&event.statement)
+                .push_bind(&event.signature_sha256)
+                .push_bind(&event.request);
+        });
+        insert.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
+        let mut select = QueryBuilder::<Postgres>::new("SELECT * FROM audit_events WHERE TRUE");
+        if let Some(since) = query.since {
+            select.push(" AND time >= ").push_bind(since);
+        }
+        if let Some(until) = query.until {
+            select.push(" AND time < ").push_bind(until);
+        }
+        for (column, value) in [
+            ("subject", &query.subject),
+            ("issuer", &query.issuer),
+            ("bucket", &query.bucket),
+            ("action", &query.action),
+            ("signature_sha256", &query.signature_sha256),
+        ] {
+            if let Some(value) = value {
+                select.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+            }
+        }
+        if let Some(outcome) = query.outcome {
+            select.push(" AND outcome = ").push_bind(outcome.as_str());
+        }
+        if let Some(prefix) = &query.key_prefix {
+            select
+                .push(" AND object_key LIKE ")
+                .push_bind(like_prefix(prefix))
+                .push(" ESCAPE '\\'");
+        }
+        if let Some(cursor) = &query.cursor {
+            select
+                .push(" AND (time, id) < (")
+                .push_bind(cursor.time)
+                .push(", ")
+                .push_bind(cursor.id)
+                .push(")");
+        }
+        select.push(" ORDER BY time DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
+        let rows = select.build().fetch_all(&self.pool).await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn ping(&self) -> Result<(), AuditError> {
+        // Reaches the table itself: a database that answers without the schema is not ready.
+        sqlx::query("SELECT 1 FROM audit_events LIMIT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn delete_older_than(&self, cutoff: OffsetDateTime, batch: u32) -> Result<u64, AuditError> {
+        let result = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN \
+             (SELECT id FROM audit_events WHERE time < $1 ORDER BY time LIMIT $2)",
+        )
+        .bind(cutoff)
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+}

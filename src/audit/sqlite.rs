@@ -1,0 +1,192 @@
+//! SQLite audit store: the embedded default. WAL with `synchronous = FULL`, so a commit
+//! is on disk before the writer reports it.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use uuid::Uuid;
+
+use super::{AuditError, AuditEvent, AuditQuery, AuditStore, Outcome};
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing, with its directory) the database at `url`.
+    pub async fn connect(url: &str) -> Result<Self, AuditError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(1));
+        if let Some(parent) = options.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| AuditError::Database(sqlx::Error::Io(e)))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+/// Fixed-width UTC text, so that comparing strings compares times.
+fn encode_time(time: OffsetDateTime) -> String {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+    time.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+fn decode_time(text: &str) -> Result<OffsetDateTime, AuditError> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| AuditError::Corrupt(format!("time {text:?}: {e}")))
+}
+
+fn decode_row(row: &SqliteRow) -> Result<AuditEvent, AuditError> {
+    let id: String = row.try_get("id")?;
+    let expires_at: Option<String> = row.try_get("expires_at")?;
+    let request: String = row.try_get("request")?;
+    Ok(AuditEvent {
+        id: Uuid::parse_str(&id).map_err(|e| AuditError::Corrupt(format!("id {id:?}: {e}")))?,
+        time: decode_time(&row.try_get::<String, _>("time")?)?,
+        request_id: row.try_get("request_id")?,
+        outcome: Outcome::parse(&row.try_get::<String, _>("outcome")?)?,
+        reason: row.try_get("reason")?,
+        issuer: row.try_get("issuer")?,
+        subject: row.try_get("subject")?,
+        client_ip: row.try_get("client_ip")?,
+        user_agent: row.try_get("user_agent")?,
+        action: row.try_get("action")?,
+        bucket: row.try_get("bucket")?,
+        key: row.try_get("object_key")?,
+        expires_at: expires_at.as_deref().map(decode_time).transpose()?,
+        expires_in: row.try_get("expires_in")?,
+        statement: row.try_get("statement")?,
+        signature_sha256: row.try_get("signature_sha256")?,
+        request: serde_json::from_str(&request).map_err(|e| AuditError::Corrupt(format!("request: {e}")))?,
+    })
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn migrate(&self) -> Result<(), AuditError> {
+        sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_batch(&self, events: &[AuditEvent]) -> Result<(), AuditError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut insert = QueryBuilder::<Sqlite>::new(super::INSERT_COLUMNS);
+        insert.push_values(events, |mut row, event| {
+            row.push_bind(event.id.to_string())
+                .push_bind(encode_time(event.time))
+                .push_bind(&event.request_id)
+                .push_bind(event.outcome.as_str())
+                .push_bind(&event.reason)
+                .push_bind(&event.issuer)
+                .push_bind(&event.subject)
+                .push_bind(&event.client_ip)
+                .push_bind(&event.user_agent)
+                .push_bind(&event.action)
+                .push_bind(&event.bucket)
+                .push_bind(&event.key)
+                .push_bind(event.expires_at.map(encode_time))
+                .push_bind(event.expires_in)
+                .push_bind(&event.statement)
+                .push_bind(&event.signature_sha256)
+                .push_bind(event.request.to_string());
+        });
+        insert.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
+        let mut select = QueryBuilder::<Sqlite>::new("SELECT * FROM audit_events WHERE 1 = 1");
+        if let Some(since) = query.since {
+            select.push(" AND time >= ").push_bind(encode_time(since));
+        }
+        if let Some(until) = query.until {
+            select.push(" AND time < ").push_bind(encode_time(until));
+        }
+        for (column, value) in [
+            ("subject", &query.subject),
+            ("issuer", &query.issuer),
+            ("bucket", &query.bucket),
+            ("action", &query.action),
+            ("signature_sha256", &query.signature_sha256),
+        ] {
+            if let Some(value) = value {
+                select.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+            }
+        }
+        if let Some(outcome) = query.outcome {
+            select.push(" AND outcome = ").push_bind(outcome.as_str());
+        }
+        if let Some(prefix) = &query.key_prefix {
+            // SQLite's LIKE ignores ASCII case; a substring comparison does not.
+            select
+                .push(" AND substr(object_key, 1, length(")
+                .push_bind(prefix.clone())
+                .push(")) = ")
+                .push_bind(prefix.clone());
+        }
+        if let Some(cursor) = &query.cursor {
+            let time = encode_time(cursor.time);
+            select
+                .push(" AND (time < ")
+                .push_bind(time.clone())
+                .push(" OR (time = ")
+                .push_bind(time)
+                .push(" AND id < ")
+                .push_bind(cursor.id.to_string())
+                .push("))");
+        }
+        select.push(" ORDER BY time DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
+        let rows = select.build().fetch_all(&self.pool).await?;
+        rows.iter().map(decode_row).collect()
+    }
+
+    async fn ping(&self) -> Result<(), AuditError> {
+        // Reaches the table itself: a database that answers without the schema is not ready.
+        sqlx::query("SELECT 1 FROM audit_events LIMIT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn delete_older_than(&self, cutoff: OffsetDateTime, batch: u32) -> Result<u64, AuditError> {
+        let result = sqlx::query(
+            "DELETE FROM audit_events WHERE id IN \
+             (SELECT id FROM audit_events WHERE time < ? ORDER BY time LIMIT ?)",
+        )
+        .bind(encode_time(cutoff))
+        .bind(i64::from(batch))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_text_is_fixed_width_and_round_trips() {
+        let time = time::macros::datetime!(2026-11-23 15:02:03.5 UTC);
+        let text = encode_time(time);
+        assert_eq!(text, "2026-11-23T15:02:03.500000Z");
+        assert_eq!(decode_time(&text).unwrap(), time);
+    }
+}

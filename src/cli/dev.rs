@@ -1,0 +1,132 @@
+//! `presignd dev`: everything on this machine, on loopback. An in-process S3-compatible
+//! store under `DATA/s3` with a bucket `dev`, SQLite audit in `DATA/audit.db`, an ephemeral
+//! HS256 issuer, and a policy (`DATA/dev-policy.json`, editable) letting each subject read
+//! and write `dev/${jwt:sub}/*`. Prints a token and curl lines that work as printed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use serde_json::Map;
+use tokio::net::TcpListener;
+
+use crate::app::{App, StartupError};
+use crate::auth;
+use crate::config::{Config, ConfigError, IssuerConfig, LogFormat, Secret};
+use crate::local_s3::{LocalS3, random_token};
+use crate::telemetry;
+
+/// The dev policy, written to the data directory on first run.
+pub const DEV_POLICY: &str = include_str!("../../config/dev-policy.json");
+/// The bucket the local store creates.
+pub const DEV_BUCKET: &str = "dev";
+const DEV_ISSUER: &str = "presignd-dev";
+const DEV_AUDIENCE: &str = "presignd";
+
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Where objects, the audit database and the dev policy live.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The subject of the printed token.
+    #[arg(long, default_value = "alice")]
+    pub sub: String,
+    /// Address of the local S3-compatible store (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub s3_bind: SocketAddr,
+}
+
+pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), StartupError> {
+    let mut config = Config::load(config_file.as_deref())?;
+    for (key, address) in [("server.bind", config.server.bind), ("--s3-bind", args.s3_bind)] {
+        if !address.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                key: key.into(),
+                reason: "dev serves on loopback only".into(),
+            }
+            .into());
+        }
+    }
+    let io_error = |what: String| move |error| StartupError::Io { what, error };
+    std::fs::create_dir_all(&args.data_dir).map_err(io_error(format!("creating {}", args.data_dir.display())))?;
+    let policy_file = args.data_dir.join("dev-policy.json");
+    if !policy_file.exists() {
+        std::fs::write(&policy_file, DEV_POLICY).map_err(io_error(format!("writing {}", policy_file.display())))?;
+    }
+    let s3 = LocalS3::start(&args.data_dir.join("s3"), args.s3_bind, &[DEV_BUCKET])
+        .await
+        .map_err(|error| StartupError::Io {
+            what: "starting the local S3 store".into(),
+            error: std::io::Error::other(error),
+        })?;
+
+    let issuer = IssuerConfig {
+        issuer: DEV_ISSUER.into(),
+        audiences: vec![DEV_AUDIENCE.into()],
+        algorithms: vec![],
+        secret: Some(Secret::new(random_token(48))),
+        secret_file: None,
+        public_key_pem: None,
+        leeway_seconds: 60,
+    };
+    apply_dev_settings(&mut config, &args.data_dir, &policy_file, &s3, issuer.clone());
+    telemetry::init(&config.log);
+
+    let credentials = Credentials::new(&s3.access_key, &s3.secret_key, None, None, "presignd-dev");
+    let app = App::build(&config, Some(SharedCredentialsProvider::new(credentials))).await?;
+    let listener = TcpListener::bind(config.server.bind).await.map_err(io_error(format!(
+        "server.bind {} (another presignd running? set PRESIGND_SERVER__BIND)",
+        config.server.bind
+    )))?;
+    let token = auth::mint_token(&issuer, &args.sub, &Map::new(), 12 * 3600)?;
+    println!("{}", instructions(&config, &s3, &args, &token));
+    app.run(listener, super::shutdown_signal())
+        .await
+        .map_err(io_error("serving".into()))
+}
+
+fn apply_dev_settings(config: &mut Config, data_dir: &Path, policy: &Path, s3: &LocalS3, issuer: IssuerConfig) {
+    config.auth.issuers = vec![issuer];
+    config.policy.file = Some(policy.to_owned());
+    config.s3.region = Some("us-east-1".into());
+    config.s3.endpoint_url = Some(s3.endpoint.clone());
+    config.s3.force_path_style = true;
+    config.s3.buckets.clear();
+    config.audit.database_url = Secret::new(format!("sqlite://{}", data_dir.join("audit.db").display()));
+    config.log.format = LogFormat::Pretty;
+}
+
+fn instructions(config: &Config, s3: &LocalS3, args: &DevArgs, token: &str) -> String {
+    let api = format!("http://{}", config.server.bind);
+    let sub = &args.sub;
+    let ask = |body: &str| {
+        format!(
+            "curl -s -X POST {api}/presign -H \"Authorization: Bearer $TOKEN\" \
+             -H 'Content-Type: application/json' -d '{body}' | sed -E 's/.*\"url\":\"([^\"]*)\".*/\\1/'"
+        )
+    };
+    let put = ask(&format!(
+        r#"{{"bucket":"{DEV_BUCKET}","key":"{sub}/hello.txt","method":"PUT","content_type":"text/plain"}}"#
+    ));
+    let get = ask(&format!(r#"{{"bucket":"{DEV_BUCKET}","key":"{sub}/hello.txt","method":"GET"}}"#));
+    format!(
+        "\npresignd dev is running.\n\
+         \x20 API        {api}   (problem+json errors, GET {api}/openapi.yaml)\n\
+         \x20 S3 store   {endpoint}  bucket '{DEV_BUCKET}', files under {data}/s3\n\
+         \x20 audit      {data}/audit.db (SQLite)\n\
+         \x20 policy     {data}/dev-policy.json: subjects may read and write {DEV_BUCKET}/<sub>/*\n\
+         \x20 issuer     {DEV_ISSUER} (HS256, audience {DEV_AUDIENCE}, new secret each run)\n\n\
+         Try it (a token for sub={sub}, valid 12 h):\n\n\
+         export TOKEN='{token}'\n\n\
+         # upload: ask for a PUT URL, then send the bytes with the returned headers\n\
+         URL=$({put})\n\
+         curl -s -o /dev/null -w '%{{http_code}}\\n' -X PUT -H 'Content-Type: text/plain' --data-binary 'hello from presignd' \"$URL\"\n\n\
+         # download: ask for a GET URL, then fetch it\n\
+         URL=$({get})\n\
+         curl -s \"$URL\"; echo\n\n\
+         Stop with Ctrl-C.\n",
+        endpoint = s3.endpoint,
+        data = args.data_dir.display(),
+    )
+}

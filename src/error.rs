@@ -1,0 +1,144 @@
+//! [`ApiError`]: every way a request can fail, each mapped to one status and one stable
+//! `code`. Responses are RFC 9457 problem+json; the `request_id` is filled in by the
+//! `problem_details` middleware, which also logs internal errors once.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::audit::AuditError;
+use crate::auth::AuthError;
+use crate::presign::PresignError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A body or field the service cannot accept; the text names the field.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Any token failure. The precise reason is logged, never sent.
+    #[error("invalid token")]
+    InvalidToken(#[source] AuthError),
+    /// The policy denied the action; the text names action and resource, not statements.
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("no route for this path")]
+    NotFound,
+    #[error("method not allowed on this path")]
+    MethodNotAllowed,
+    #[error("request body exceeds {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("request body must be application/json")]
+    UnsupportedMediaType,
+    /// The audit record could not be committed, so nothing is issued.
+    #[error("the audit log is unavailable; no URL was issued")]
+    AuditUnavailable(#[source] AuditError),
+    #[error("signing credentials are unavailable; no URL was issued")]
+    CredentialsUnavailable(#[source] PresignError),
+    #[error("the request did not complete in time")]
+    Timeout,
+    /// A bug or an unexpected failure; its source is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::AccessDenied(_) => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::AuditUnavailable(_) | Self::CredentialsUnavailable(_) | Self::Timeout => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable machine-readable code (DESIGN §2).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) | Self::MethodNotAllowed => "invalid_request",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::AccessDenied(_) => "access_denied",
+            Self::NotFound => "not_found",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::AuditUnavailable(_) => "audit_unavailable",
+            Self::CredentialsUnavailable(_) => "credentials_unavailable",
+            Self::Timeout | Self::Internal(_) => "internal",
+        }
+    }
+
+    /// The `detail` sent to the client: for internal kinds, a fixed text.
+    pub fn detail(&self) -> String {
+        self.to_string()
+    }
+
+    /// Whether the cause must be logged as an error (the client sees only a fixed text).
+    pub fn is_server_fault(&self) -> bool {
+        self.status().is_server_error()
+    }
+}
+
+/// The problem+json body (RFC 9457) with presignd's `code` and `request_id` extensions.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    pub code: &'static str,
+    pub request_id: String,
+}
+
+impl Problem {
+    pub fn new(error: &ApiError, request_id: &str) -> Self {
+        let status = error.status();
+        Self {
+            kind: format!("urn:presignd:problem:{}", error.code()),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: error.detail(),
+            code: error.code(),
+            request_id: request_id.to_owned(),
+        }
+    }
+
+    pub fn into_response(self, status: StatusCode) -> Response {
+        let mut response = (status, axum::Json(self)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+/// Carried in the response extensions until `problem_details` renders the body.
+#[derive(Clone)]
+pub struct PendingProblem(pub Arc<ApiError>);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status().into_response();
+        if let Self::InvalidToken(_) = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+            );
+        }
+        response.extensions_mut().insert(PendingProblem(Arc::new(self)));
+        response
+    }
+}

@@ -1,0 +1,138 @@
+//! Extractors: the authenticated [`Principal`], the client's address and user agent, and
+//! [`AppJson`], whose every rejection is an [`ApiError`].
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::http::request::Parts;
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use crate::auth::{AuthError, Principal};
+use crate::error::ApiError;
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer_token(parts).ok_or(ApiError::InvalidToken(AuthError::Missing))?;
+        let principal = state.verifier.verify(token).map_err(ApiError::InvalidToken)?;
+        tracing::Span::current().record("subject", principal.subject.as_str());
+        Ok(principal)
+    }
+}
+
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Where the request came from, for policy conditions and the audit row.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    /// The TCP peer, or the `X-Forwarded-For` client when the peer is a trusted proxy.
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        let ip = peer.map(|peer| client_ip(peer, &forwarded, &state.settings.trusted_proxies));
+        let user_agent = parts
+            .headers
+            .get(USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect());
+        Ok(Self { ip, user_agent })
+    }
+}
+
+/// The client address: walking `X-Forwarded-For` from the right, the first hop that is not
+/// a trusted proxy. Only a trusted peer's header is believed at all.
+fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for.rsplit(',') {
+        let Ok(hop) = hop.trim().parse::<IpAddr>() else {
+            break;
+        };
+        client = hop;
+        if !is_trusted(&hop) {
+            break;
+        }
+    }
+    client
+}
+
+/// `Json` whose rejections are problem+json: 415 without a JSON content type, 413 over the
+/// body limit, 400 naming the field for anything else.
+pub struct AppJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection, state.settings.max_body_bytes)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection, limit: usize) -> ApiError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType,
+        _ => {
+            let text = rejection.body_text();
+            // axum prefixes serde's message (which names the field) with its own words.
+            let detail = text
+                .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+                .or_else(|| text.strip_prefix("Failed to parse the request body as JSON: "))
+                .unwrap_or(&text);
+            ApiError::InvalidRequest(format!("invalid JSON body: {detail}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let stranger: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(client_ip(stranger, "1.2.3.4", &trusted), stranger);
+        assert_eq!(client_ip(proxy, "1.2.3.4", &trusted), "1.2.3.4".parse::<IpAddr>().unwrap());
+        // A spoofed left-most entry is ignored: the right-most untrusted hop wins.
+        assert_eq!(
+            client_ip(proxy, "6.6.6.6, 1.2.3.4, 10.0.0.7", &trusted),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_ip(proxy, "garbage", &trusted), proxy);
+        assert_eq!(client_ip(proxy, "", &trusted), proxy);
+    }
+}

@@ -1,0 +1,86 @@
+//! `observe`: the edge of every request. It opens the request span (request id, route,
+//! subject), enforces the request deadline, renders any [`ApiError`] as problem+json with
+//! the request id, logs server faults once with their source, and emits exactly one
+//! access-log event. It never logs the raw URI: a query string may hold a signature.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use super::Settings;
+use crate::error::{ApiError, PendingProblem, Problem};
+
+pub async fn observe(State(settings): State<Arc<Settings>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+        subject = tracing::field::Empty,
+    );
+
+    async {
+        let outcome = tokio::time::timeout(settings.request_timeout, next.run(request)).await;
+        let mut response = outcome.unwrap_or_else(|_| ApiError::Timeout.into_response());
+        let problem = response.extensions_mut().remove::<PendingProblem>();
+        if let Some(PendingProblem(error)) = &problem {
+            log_error(error);
+            response = render(response, error, &request_id);
+        }
+        let status = response.status().as_u16();
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match &problem {
+            Some(PendingProblem(error)) => {
+                tracing::info!(status, latency_ms, code = error.code(), "request")
+            }
+            None => tracing::info!(status, latency_ms, "request"),
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+/// Server faults keep their whole source chain in the log; the client sees a fixed text.
+fn log_error(error: &ApiError) {
+    if error.is_server_fault() {
+        let mut chain = String::new();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            chain.push_str(": ");
+            chain.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        tracing::error!(error = %error, cause = %chain, "request failed");
+    } else if let ApiError::InvalidToken(reason) = error {
+        tracing::info!(reason = reason.reason(), detail = %reason, "token refused");
+    }
+}
+
+fn render(response: Response, error: &ApiError, request_id: &str) -> Response {
+    let (parts, _) = response.into_parts();
+    let mut rendered = Problem::new(error, request_id).into_response(parts.status);
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            rendered.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rendered
+}

@@ -1,0 +1,307 @@
+//! `POST /presign`: parse and validate the body at the edge, ask the policy, sign, and
+//! answer only once the audit row has committed.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{AppJson, AppState, ClientInfo, Settings};
+use crate::audit::{AuditEvent, Outcome, signature_fingerprint};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::policy::{self, Decision, Denial};
+use crate::presign::{BucketName, GetOptions, ObjectKey, Operation, PresignRequest, PutOptions};
+
+/// User-defined metadata S3 accepts in total (names and values), in bytes.
+const MAX_METADATA_BYTES: usize = 2048;
+/// Longest header-like value accepted (content type, disposition, version id).
+const MAX_VALUE_BYTES: usize = 1024;
+
+/// The request body, exactly DESIGN §2's fields; anything else is refused by name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresignBody {
+    pub bucket: String,
+    pub key: String,
+    pub method: HttpMethod,
+    pub expires_in: Option<i64>,
+    pub content_type: Option<String>,
+    pub content_length: Option<u64>,
+    pub checksum_sha256: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub if_none_match: Option<bool>,
+    pub content_disposition: Option<String>,
+    pub version_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+pub enum HttpMethod {
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "PUT")]
+    Put,
+}
+
+/// The 200 answer: the URL, what to send with it, and when it stops working.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PresignResponse {
+    pub url: String,
+    pub method: String,
+    /// Every header the client must send, names in lower case, exact values.
+    pub headers: BTreeMap<String, String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub expires_in: u64,
+    pub audit_id: Uuid,
+}
+
+pub async fn presign(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    request_id: RequestId,
+    AppJson(body): AppJson<PresignBody>,
+) -> Result<Json<PresignResponse>, ApiError> {
+    let request = validate(body, &state.settings)?;
+    let action = request.operation.action();
+    let resource = format!("arn:aws:s3:::{}/{}", request.bucket, request.key);
+
+    let (content_type, content_length) = match &request.operation {
+        Operation::Put(put) => (put.content_type.as_deref(), put.content_length),
+        Operation::Get(get) => (get.response_content_type.as_deref(), None),
+    };
+    let context = policy::Context {
+        claims: &principal.claims,
+        issuer: &principal.issuer,
+        source_ip: client.ip,
+        current_time: OffsetDateTime::now_utc(),
+        method: Some(request.operation.method()),
+        content_type,
+        content_length,
+        expires_in: Some(u64::from(request.expires_in)),
+    };
+    let decision = state.policy.load().evaluate(&policy::Request {
+        action,
+        resource: &resource,
+        context: &context,
+    });
+
+    let mut event = AuditEvent {
+        id: request.audit_id,
+        time: OffsetDateTime::now_utc(),
+        request_id: request_id.0,
+        outcome: Outcome::Denied,
+        reason: None,
+        issuer: principal.issuer.clone(),
+        subject: principal.subject.clone(),
+        client_ip: client.ip.map(|ip| ip.to_string()),
+        user_agent: client.user_agent,
+        action: action.to_owned(),
+        bucket: Some(request.bucket.to_string()),
+        key: Some(request.key.to_string()),
+        expires_at: None,
+        expires_in: None,
+        statement: None,
+        signature_sha256: None,
+        request: signed_options(&request),
+    };
+
+    match decision {
+        Decision::Deny(denial) => {
+            let why = match &denial {
+                Denial::Explicit { statement } => {
+                    event.statement = Some(statement.clone());
+                    "explicit deny"
+                }
+                Denial::NoStatementAllows => "no statement allows",
+            };
+            event.reason = Some(why.to_owned());
+            state.audit.record(event).await?;
+            Err(ApiError::AccessDenied(format!("{action} on {resource}: {why}")))
+        }
+        Decision::Allow { statement } => {
+            let signed = state.presigner.presign(&request).await.map_err(|error| {
+                if error.is_credentials() {
+                    ApiError::CredentialsUnavailable(error)
+                } else {
+                    ApiError::internal(error)
+                }
+            })?;
+            event.outcome = Outcome::Issued;
+            event.statement = Some(statement);
+            event.expires_at = Some(signed.expires_at);
+            event.expires_in = Some(signed.expires_in as i64);
+            event.signature_sha256 = Some(signature_fingerprint(&signed.signature));
+            // The URL is released only after its row is durable (DESIGN §1 rule 1).
+            state.audit.record(event).await?;
+            Ok(Json(PresignResponse {
+                url: signed.url,
+                method: signed.method,
+                headers: signed.headers,
+                expires_at: signed.expires_at,
+                expires_in: signed.expires_in,
+                audit_id: request.audit_id,
+            }))
+        }
+    }
+}
+
+/// The request id set by the middleware stack.
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        Ok(Self(id.to_owned()))
+    }
+}
+
+/// What the audit row keeps of the request: the signed options, metadata names only.
+fn signed_options(request: &PresignRequest) -> serde_json::Value {
+    match &request.operation {
+        Operation::Get(get) => serde_json::json!({
+            "response_content_type": get.response_content_type,
+            "response_content_disposition": get.response_content_disposition,
+            "version_id": get.version_id,
+            "requested_expires_in": request.expires_in,
+        }),
+        Operation::Put(put) => serde_json::json!({
+            "content_type": put.content_type,
+            "content_length": put.content_length,
+            "checksum_sha256": put.checksum_sha256,
+            "metadata_keys": put.metadata.keys().collect::<Vec<_>>(),
+            "if_none_match": put.if_none_match,
+            "content_disposition": put.content_disposition,
+            "requested_expires_in": request.expires_in,
+        }),
+    }
+}
+
+fn invalid(field: &str, reason: impl std::fmt::Display) -> ApiError {
+    ApiError::InvalidRequest(format!("{field}: {reason}"))
+}
+
+/// Turns the wire body into a [`PresignRequest`], naming the first field at fault.
+pub fn validate(body: PresignBody, settings: &Settings) -> Result<PresignRequest, ApiError> {
+    let bucket = BucketName::parse(&body.bucket).map_err(|e| invalid("bucket", e))?;
+    let key = ObjectKey::parse(&body.key).map_err(|e| invalid("key", e))?;
+    let expires_in = match body.expires_in {
+        None => settings.default_expires_in,
+        Some(secs) if secs >= 1 && secs <= i64::from(settings.max_expires_in) => secs as u32,
+        Some(_) => {
+            return Err(invalid(
+                "expires_in",
+                format!("must be in 1..={} seconds", settings.max_expires_in),
+            ));
+        }
+    };
+    let content_type = body
+        .content_type
+        .map(|v| header_value("content_type", v))
+        .transpose()?;
+    let content_disposition = body
+        .content_disposition
+        .map(|v| header_value("content_disposition", v))
+        .transpose()?;
+
+    let operation = match body.method {
+        HttpMethod::Get => {
+            for (field, present) in [
+                ("content_length", body.content_length.is_some()),
+                ("checksum_sha256", body.checksum_sha256.is_some()),
+                ("metadata", body.metadata.is_some()),
+                ("if_none_match", body.if_none_match.is_some()),
+            ] {
+                if present {
+                    return Err(invalid(field, "applies only to PUT"));
+                }
+            }
+            Operation::Get(GetOptions {
+                response_content_type: content_type,
+                response_content_disposition: content_disposition,
+                version_id: body
+                    .version_id
+                    .map(|v| header_value("version_id", v))
+                    .transpose()?,
+            })
+        }
+        HttpMethod::Put => {
+            if body.version_id.is_some() {
+                return Err(invalid("version_id", "applies only to GET"));
+            }
+            Operation::Put(PutOptions {
+                content_type,
+                content_length: body.content_length,
+                checksum_sha256: body.checksum_sha256.map(checksum).transpose()?,
+                metadata: metadata(body.metadata.unwrap_or_default())?,
+                if_none_match: body.if_none_match.unwrap_or(false),
+                content_disposition,
+            })
+        }
+    };
+    Ok(PresignRequest {
+        bucket,
+        key,
+        operation,
+        expires_in,
+        audit_id: Uuid::now_v7(),
+    })
+}
+
+/// A value that will travel as an HTTP header (or a signed query parameter standing for
+/// one): visible ASCII and inner spaces only, so nothing on the way can alter it.
+fn header_value(field: &str, value: String) -> Result<String, ApiError> {
+    if value.is_empty() || value.len() > MAX_VALUE_BYTES {
+        return Err(invalid(field, format!("must be 1..={MAX_VALUE_BYTES} bytes")));
+    }
+    if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Err(invalid(field, "must be printable ASCII"));
+    }
+    if value.starts_with(' ') || value.ends_with(' ') {
+        return Err(invalid(field, "must not begin or end with a space"));
+    }
+    Ok(value)
+}
+
+/// Base64 of exactly 32 bytes, re-encoded canonically.
+fn checksum(value: String) -> Result<String, ApiError> {
+    match STANDARD.decode(value.as_bytes()) {
+        Ok(bytes) if bytes.len() == 32 => Ok(STANDARD.encode(bytes)),
+        _ => Err(invalid("checksum_sha256", "must be base64 of a 32-byte SHA-256 digest")),
+    }
+}
+
+/// Metadata names become `x-amz-meta-NAME` headers: lower-cased HTTP tokens, unique,
+/// within S3's 2 KB budget.
+fn metadata(entries: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut normalised = BTreeMap::new();
+    let mut total = 0;
+    for (name, value) in entries {
+        let field = format!("metadata.{name}");
+        let is_token = |c: char| c.is_ascii_alphanumeric() || "!#$&'*+-.^_`|~".contains(c);
+        if name.is_empty() || !name.chars().all(is_token) {
+            return Err(invalid(&field, "name must be letters, digits or -_.!#$&'*+^`|~"));
+        }
+        let value = if value.is_empty() { value } else { header_value(&field, value)? };
+        total += name.len() + value.len();
+        if normalised.insert(name.to_ascii_lowercase(), value).is_some() {
+            return Err(invalid(&field, "names are case-insensitive and must be unique"));
+        }
+    }
+    if total > MAX_METADATA_BYTES {
+        return Err(invalid("metadata", format!("exceeds {MAX_METADATA_BYTES} bytes")));
+    }
+    Ok(normalised)
+}

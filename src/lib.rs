@@ -1,0 +1,26 @@
+//! presignd: hands out S3 presigned URLs to callers with a valid JWT, under an IAM-style
+//! policy, and audits every issuance and denial before the URL leaves the process.
+#![forbid(unsafe_code)]
+
+/// Assembly of the service from its configuration; run and shut down.
+pub mod app;
+/// The audit log: events, the store trait (SQLite, PostgreSQL), the group-commit writer.
+pub mod audit;
+/// JWT verification into a `Principal`.
+pub mod auth;
+/// The command line: serve, dev, migrate, token.
+pub mod cli;
+/// The typed configuration tree and its loading.
+pub mod config;
+/// `ApiError` and problem+json.
+pub mod error;
+/// Routes, middleware, handlers.
+pub mod http;
+/// An in-process S3-compatible store for `dev` and tests.
+pub mod local_s3;
+/// The IAM-style policy language: parse, compile, evaluate (pure).
+pub mod policy;
+/// Presigning with aws-sdk-s3, names, true expiry.
+pub mod presign;
+/// Logging setup.
+pub mod telemetry;

@@ -1,0 +1,180 @@
+//! One compiled statement (effect, action and resource patterns, conditions), its
+//! load-time validation, and whether it applies to a request.
+
+use super::condition::{self, Condition};
+use super::document::{Effect, Element, RawStatement};
+use super::glob::{Case, Pattern, Syntax};
+use super::tri::Tri;
+use super::variables::{Bindings, Variable};
+use super::{KNOWN_ACTIONS, PolicyError};
+
+/// The ARN prefix every S3 object resource starts with (the `aws` partition only).
+const S3_ARN_PREFIX: &str = "arn:aws:s3:::";
+
+#[derive(Debug, Clone)]
+pub(crate) struct Statement {
+    /// Sid, or `#<index>`.
+    pub(crate) name: String,
+    pub(crate) effect: Effect,
+    actions: Patterns,
+    resources: Patterns,
+    /// All ANDed.
+    conditions: Vec<Condition>,
+}
+
+/// `Action`/`Resource` (any pattern matches) or their `Not*` form (no pattern matches).
+#[derive(Debug, Clone)]
+struct Patterns {
+    negated: bool,
+    patterns: Vec<Pattern>,
+}
+
+impl Statement {
+    pub(crate) fn compile(raw: RawStatement) -> Result<Statement, PolicyError> {
+        let fail = |reason: String| PolicyError::new(Some(raw.name.clone()), reason);
+        let actions = compile_element(&raw.action, compile_action).map_err(fail)?;
+        let resources = compile_element(&raw.resource, compile_resource).map_err(fail)?;
+        let conditions = match &raw.condition {
+            Some(block) => condition::compile(block).map_err(fail)?,
+            None => Vec::new(),
+        };
+        Ok(Statement {
+            name: raw.name,
+            effect: raw.effect,
+            actions,
+            resources,
+            conditions,
+        })
+    }
+
+    /// Every variable the statement uses (resources and condition values).
+    pub(crate) fn variables(&self) -> impl Iterator<Item = &Variable> {
+        let in_resources = self.resources.patterns.iter().flat_map(Pattern::variables);
+        let in_conditions = self.conditions.iter().flat_map(Condition::variables);
+        in_resources.chain(in_conditions)
+    }
+
+    /// Whether the statement applies. An Allow needs everything definitely true; a Deny
+    /// applies unless something is definitely false (an `Unknown` never helps a request).
+    pub(crate) fn applies(&self, bindings: &Bindings<'_>) -> bool {
+        let request = bindings.request();
+        if !self.matches_action(request.action) {
+            return false;
+        }
+        let mut result = self.matches_resource(request.resource, bindings);
+        for condition in &self.conditions {
+            if result == Tri::False {
+                break;
+            }
+            result = result.and(condition.evaluate(bindings));
+        }
+        match self.effect {
+            Effect::Allow => result == Tri::True,
+            Effect::Deny => result != Tri::False,
+        }
+    }
+
+    fn matches_action(&self, action: &str) -> bool {
+        let any =
+            self.actions.patterns.iter().any(|pattern| {
+                pattern.matches(action, Case::AsciiInsensitive, |_| None) == Some(true)
+            });
+        any != self.actions.negated
+    }
+
+    /// An entry whose variable cannot be resolved matches nothing (DESIGN §4). In
+    /// NotResource that "nothing" would widen the statement, so there it is `Unknown`:
+    /// an Allow does not apply, a Deny still does.
+    fn matches_resource(&self, resource: &str, bindings: &Bindings<'_>) -> Tri {
+        let mut unresolved = false;
+        for pattern in &self.resources.patterns {
+            match pattern.matches(resource, Case::Sensitive, |v| bindings.resource_value(v)) {
+                Some(true) => return Tri::from(!self.resources.negated),
+                Some(false) => {}
+                None => unresolved = true,
+            }
+        }
+        if !self.resources.negated {
+            Tri::False
+        } else if unresolved {
+            Tri::Unknown
+        } else {
+            Tri::True
+        }
+    }
+}
+
+fn compile_element(
+    element: &Element,
+    compile: fn(&str) -> Result<Pattern, String>,
+) -> Result<Patterns, String> {
+    let patterns = element
+        .entries
+        .iter()
+        .map(|entry| compile(entry))
+        .collect::<Result<_, _>>()?;
+    Ok(Patterns {
+        negated: element.negated,
+        patterns,
+    })
+}
+
+/// `*`, or `s3:NAME` / `presign:NAME` where NAME is letters, digits, `*`, `?`, and the
+/// pattern matches at least one action presignd knows: an action that can never match
+/// (a typo like `s3:GetObjcet`) would silently disable a Deny.
+fn compile_action(source: &str) -> Result<Pattern, String> {
+    if source != "*" {
+        let Some((service, name)) = source.split_once(':') else {
+            return Err(format!(
+                "action `{source}` must be \"*\" or look like s3:Name or presign:Name"
+            ));
+        };
+        if !service.eq_ignore_ascii_case("s3") && !service.eq_ignore_ascii_case("presign") {
+            return Err(format!(
+                "action `{source}`: unknown service `{service}` (presignd knows s3 and presign)"
+            ));
+        }
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '*' || c == '?')
+        {
+            return Err(format!(
+                "action `{source}`: the name may hold only letters, digits, `*` and `?`"
+            ));
+        }
+    }
+    let pattern = Pattern::parse(source, Syntax::Glob)?;
+    let known = KNOWN_ACTIONS
+        .iter()
+        .any(|action| pattern.matches(action, Case::AsciiInsensitive, |_| None) == Some(true));
+    if !known {
+        return Err(format!(
+            "action `{source}` matches no action presignd knows ({})",
+            KNOWN_ACTIONS.join(", ")
+        ));
+    }
+    Ok(pattern)
+}
+
+/// `*`, or a pattern starting `arn:aws:s3:::` that can reach an object (`bucket/key`):
+/// a bucket ARN such as `arn:aws:s3:::photos` never matches an object, so a Deny on it
+/// would protect nothing.
+fn compile_resource(source: &str) -> Result<Pattern, String> {
+    let pattern = Pattern::parse(source, Syntax::Glob)?;
+    if source == "*" {
+        return Ok(pattern);
+    }
+    if !source.starts_with(S3_ARN_PREFIX) {
+        return Err(format!(
+            "resource `{source}` must be \"*\" or an S3 object ARN starting with {S3_ARN_PREFIX}"
+        ));
+    }
+    if !pattern.can_span_slash() {
+        return Err(format!(
+            "resource `{source}` names a bucket, not objects: write {S3_ARN_PREFIX}BUCKET/KEY \
+             or {S3_ARN_PREFIX}BUCKET/*"
+        ));
+    }
+    Ok(pattern)
+}

@@ -1,0 +1,345 @@
+//! Presigning with aws-sdk-s3's `PresigningConfig`: one client per distinct
+//! (region, endpoint, path style), built at startup; per-bucket overrides; and the true
+//! expiry, `min(now + expires_in, credentials' expiry)` (DESIGN §1 rule 5).
+
+mod credentials;
+mod names;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_s3::config::{IdentityCache, Region};
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use credentials::TrackedCredentials;
+pub use names::{BucketName, MAX_KEY_BYTES, ObjectKey};
+
+use crate::config::S3Config;
+
+/// The query parameter that carries the audit id inside every URL, covered by the signature.
+pub const AUDIT_ID_PARAM: &str = "x-presignd-id";
+
+/// A validated presign request.
+#[derive(Debug, Clone)]
+pub struct PresignRequest {
+    pub bucket: BucketName,
+    pub key: ObjectKey,
+    pub operation: Operation,
+    /// The requested lifetime, in seconds (already within the configured bounds).
+    pub expires_in: u32,
+    /// The audit id, made before signing and signed into the URL.
+    pub audit_id: Uuid,
+}
+
+#[derive(Debug, Clone)]
+pub enum Operation {
+    Get(GetOptions),
+    Put(PutOptions),
+}
+
+impl Operation {
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::Get(_) => "GET",
+            Self::Put(_) => "PUT",
+        }
+    }
+
+    /// The IAM action this operation needs.
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::Get(_) => "s3:GetObject",
+            Self::Put(_) => "s3:PutObject",
+        }
+    }
+}
+
+/// GET options: response header overrides and a version.
+#[derive(Debug, Clone, Default)]
+pub struct GetOptions {
+    pub response_content_type: Option<String>,
+    pub response_content_disposition: Option<String>,
+    pub version_id: Option<String>,
+}
+
+/// PUT options: each one becomes a signed header that S3 enforces.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    pub content_type: Option<String>,
+    pub content_length: Option<u64>,
+    /// Base64 of the 32-byte SHA-256 of the body.
+    pub checksum_sha256: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub if_none_match: bool,
+    pub content_disposition: Option<String>,
+}
+
+/// A signed URL and what the client must send with it.
+#[derive(Debug, Clone)]
+pub struct Presigned {
+    pub url: String,
+    pub method: String,
+    /// Every header the client must send, names in lower case.
+    pub headers: BTreeMap<String, String>,
+    /// The true expiry: never later than the signing credentials' own.
+    pub expires_at: OffsetDateTime,
+    /// Seconds from signing to `expires_at`.
+    pub expires_in: u64,
+    /// The URL's `X-Amz-Signature`; hash it before storing, never log it.
+    pub signature: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PresignError {
+    #[error("signing credentials unavailable")]
+    Credentials(#[source] CredentialsError),
+    #[error("signing credentials expire too soon to issue a URL")]
+    CredentialsExpiring,
+    #[error("no region for bucket {0}: set s3.region or AWS_REGION")]
+    NoRegion(String),
+    #[error("presigning failed")]
+    Sdk(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("presigned URL lacks {0}")]
+    MalformedUrl(&'static str),
+}
+
+impl PresignError {
+    /// Whether the failure is the credentials' (503 credentials_unavailable) rather than a bug.
+    pub fn is_credentials(&self) -> bool {
+        matches!(self, Self::Credentials(_) | Self::CredentialsExpiring)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    region: String,
+    endpoint_url: Option<String>,
+    force_path_style: bool,
+}
+
+/// Signs URLs; cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Presigner {
+    clients: HashMap<ClientKey, aws_sdk_s3::Client>,
+    default_client: Option<ClientKey>,
+    bucket_clients: HashMap<String, ClientKey>,
+    credentials: TrackedCredentials,
+}
+
+impl Presigner {
+    /// Builds every client up front. `sdk_config` supplies the credential chain and the
+    /// default region.
+    pub fn new(config: &S3Config, sdk_config: &SdkConfig) -> Result<Self, PresignError> {
+        let source = sdk_config
+            .credentials_provider()
+            .ok_or_else(|| PresignError::Credentials(CredentialsError::not_loaded("no credential chain")))?;
+        let credentials = TrackedCredentials::new(SharedCredentialsProvider::new(source));
+        let chain_region = sdk_config.region().map(|r| r.to_string());
+        let default_region = config.region.clone().or(chain_region);
+
+        let default_client = default_region.clone().map(|region| ClientKey {
+            region,
+            endpoint_url: config.endpoint_url.clone(),
+            force_path_style: config.force_path_style,
+        });
+        let mut bucket_clients = HashMap::new();
+        for (name, bucket) in &config.buckets {
+            let region = bucket
+                .region
+                .clone()
+                .or_else(|| default_region.clone())
+                .ok_or_else(|| PresignError::NoRegion(name.clone()))?;
+            let key = ClientKey {
+                region,
+                endpoint_url: bucket.endpoint_url.clone().or_else(|| config.endpoint_url.clone()),
+                force_path_style: bucket.force_path_style.unwrap_or(config.force_path_style),
+            };
+            bucket_clients.insert(name.clone(), key);
+        }
+
+        let mut clients = HashMap::new();
+        for key in default_client.iter().chain(bucket_clients.values()) {
+            clients
+                .entry(key.clone())
+                .or_insert_with(|| build_client(sdk_config, key, &credentials));
+        }
+        Ok(Self {
+            clients,
+            default_client,
+            bucket_clients,
+            credentials,
+        })
+    }
+
+    /// How many distinct S3 clients were built.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Signs `request`. The lifetime is cut to what the credentials can back.
+    pub async fn presign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
+        let client_key = self
+            .bucket_clients
+            .get(request.bucket.as_str())
+            .or(self.default_client.as_ref())
+            .ok_or_else(|| PresignError::NoRegion(request.bucket.to_string()))?;
+        let client = &self.clients[client_key];
+
+        let credentials = self.credentials.current().await.map_err(PresignError::Credentials)?;
+        let signed_at = SystemTime::now();
+        let lifetime = lifetime_within(request.expires_in, credentials.expiry(), signed_at)?;
+        let presigning = PresigningConfig::builder()
+            .start_time(signed_at)
+            .expires_in(lifetime)
+            .build()
+            .map_err(|e| PresignError::Sdk(e.into()))?;
+
+        let audit_id = request.audit_id.to_string();
+        let add_audit_id = move |http: &mut aws_sdk_s3::config::http::HttpRequest| {
+            let uri = http.uri();
+            let separator = if uri.contains('?') { '&' } else { '?' };
+            let with_id = format!("{uri}{separator}{AUDIT_ID_PARAM}={audit_id}");
+            // A UUID is plain ASCII; appending it keeps the URI valid.
+            let _ = http.set_uri(with_id);
+        };
+        let bucket = request.bucket.as_str();
+        let key = request.key.as_str();
+        let signed: PresignedRequest = match &request.operation {
+            Operation::Get(options) => client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .set_response_content_type(options.response_content_type.clone())
+                .set_response_content_disposition(options.response_content_disposition.clone())
+                .set_version_id(options.version_id.clone())
+                .customize()
+                .mutate_request(add_audit_id)
+                .presigned(presigning)
+                .await
+                .map_err(|e| PresignError::Sdk(e.into()))?,
+            Operation::Put(options) => {
+                let mut put = client
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .set_content_type(options.content_type.clone())
+                    .set_content_length(options.content_length.map(|n| n as i64))
+                    .set_checksum_sha256(options.checksum_sha256.clone())
+                    .set_content_disposition(options.content_disposition.clone());
+                for (name, value) in &options.metadata {
+                    put = put.metadata(name, value);
+                }
+                if options.if_none_match {
+                    put = put.if_none_match("*");
+                }
+                put.customize()
+                    .mutate_request(add_audit_id)
+                    .presigned(presigning)
+                    .await
+                    .map_err(|e| PresignError::Sdk(e.into()))?
+            }
+        };
+        self.finish(signed, signed_at, lifetime)
+    }
+
+    fn finish(
+        &self,
+        signed: PresignedRequest,
+        signed_at: SystemTime,
+        lifetime: Duration,
+    ) -> Result<Presigned, PresignError> {
+        let url = url::Url::parse(signed.uri()).map_err(|_| PresignError::MalformedUrl("a valid URI"))?;
+        let mut signature = None;
+        let mut access_key_id = None;
+        for (name, value) in url.query_pairs() {
+            match name.as_ref() {
+                "X-Amz-Signature" => signature = Some(value.into_owned()),
+                "X-Amz-Credential" => {
+                    access_key_id = value.split('/').next().map(str::to_owned);
+                }
+                _ => {}
+            }
+        }
+        let signature = signature.ok_or(PresignError::MalformedUrl("X-Amz-Signature"))?;
+        let access_key_id = access_key_id.ok_or(PresignError::MalformedUrl("X-Amz-Credential"))?;
+        // The credentials actually used may have been refreshed since `current()`.
+        let credentials_expiry = self
+            .credentials
+            .expiry_of(&access_key_id)
+            .ok_or(PresignError::MalformedUrl("credentials this service issued"))?;
+        let mut expires_at = signed_at + lifetime;
+        if let Some(expiry) = credentials_expiry {
+            expires_at = expires_at.min(expiry);
+        }
+        let expires_in = expires_at
+            .duration_since(signed_at)
+            .map_err(|_| PresignError::CredentialsExpiring)?
+            .as_secs();
+        if expires_in == 0 {
+            return Err(PresignError::CredentialsExpiring);
+        }
+        let headers = signed
+            .headers()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .collect();
+        Ok(Presigned {
+            url: signed.uri().to_owned(),
+            method: signed.method().to_owned(),
+            headers,
+            expires_at: OffsetDateTime::from(expires_at).replace_nanosecond(0).unwrap_or_else(|_| OffsetDateTime::from(expires_at)),
+            expires_in,
+            signature,
+        })
+    }
+}
+
+/// The lifetime to sign for: the request's, cut to the credentials' remaining whole seconds.
+fn lifetime_within(
+    requested_secs: u32,
+    credentials_expiry: Option<SystemTime>,
+    now: SystemTime,
+) -> Result<Duration, PresignError> {
+    let requested = Duration::from_secs(requested_secs.into());
+    let Some(expiry) = credentials_expiry else {
+        return Ok(requested);
+    };
+    let remaining = expiry.duration_since(now).unwrap_or_default().as_secs();
+    if remaining == 0 {
+        return Err(PresignError::CredentialsExpiring);
+    }
+    Ok(requested.min(Duration::from_secs(remaining)))
+}
+
+fn build_client(sdk_config: &SdkConfig, key: &ClientKey, credentials: &TrackedCredentials) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(sdk_config)
+        .region(Region::new(key.region.clone()))
+        .force_path_style(key.force_path_style)
+        .credentials_provider(credentials.clone())
+        // TrackedCredentials is the only cache, so the expiry of every signature is known.
+        .identity_cache(IdentityCache::no_cache());
+    if let Some(endpoint) = &key.endpoint_url {
+        builder = builder.endpoint_url(endpoint);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetime_is_cut_to_the_credentials() {
+        let now = SystemTime::now();
+        assert_eq!(lifetime_within(900, None, now).unwrap(), Duration::from_secs(900));
+        let soon = now + Duration::from_secs(120);
+        assert_eq!(lifetime_within(900, Some(soon), now).unwrap(), Duration::from_secs(120));
+        let later = now + Duration::from_secs(3600);
+        assert_eq!(lifetime_within(900, Some(later), now).unwrap(), Duration::from_secs(900));
+        assert!(lifetime_within(900, Some(now), now).is_err());
+    }
+}

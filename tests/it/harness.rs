@@ -1,0 +1,232 @@
+//! The test harness: starts a local S3 store and the whole app, mints tokens, and reads
+//! the audit store.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use presignd::app::App;
+use presignd::audit::{AuditEvent, AuditQuery, AuditStore};
+use presignd::config::{Config, DEFAULT_TOML};
+use presignd::local_s3::LocalS3;
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const ISSUER: &str = "https://idp.test";
+pub const SECRET: &str = "test-secret-test-secret-test-secret!";
+pub const BUCKET: &str = "uploads";
+
+/// The policy most tests run under.
+pub const POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    { "Sid": "OwnFolder", "Effect": "Allow",
+      "Action": ["s3:GetObject", "s3:PutObject"],
+      "Resource": "arn:aws:s3:::uploads/${jwt:sub}/*" },
+    { "Sid": "NoSecrets", "Effect": "Deny", "Action": "s3:*",
+      "Resource": "arn:aws:s3:::*/secrets/*" },
+    { "Sid": "OpsAudit", "Effect": "Allow", "Action": "presign:QueryAudit", "Resource": "*",
+      "Condition": { "ForAnyValue:StringEquals": { "jwt:groups": "ops" } } }
+  ]
+}"#;
+
+/// What a test may change before the app starts.
+pub struct Options {
+    pub policy: String,
+    /// Extra TOML merged over the test configuration.
+    pub config: String,
+    /// Expiry of the signing credentials; `None` never expires.
+    pub credentials_expiry: Option<SystemTime>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            policy: POLICY.into(),
+            config: String::new(),
+            credentials_expiry: None,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn AuditStore>,
+    pub s3: LocalS3,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let s3 = LocalS3::start(&dir.path().join("s3"), "127.0.0.1:0".parse().unwrap(), &[BUCKET, "other-bucket"])
+            .await
+            .unwrap();
+        let policy_file = dir.path().join("policy.json");
+        std::fs::write(&policy_file, &options.policy).unwrap();
+        let base_toml = format!(
+            r#"
+            [server]
+            bind = "127.0.0.1:0"
+            [[auth.issuers]]
+            issuer = "{ISSUER}"
+            audiences = ["presignd"]
+            secret = "{SECRET}"
+            [policy]
+            file = "{policy}"
+            [s3]
+            region = "us-east-1"
+            endpoint_url = "{endpoint}"
+            force_path_style = true
+            [audit]
+            database_url = "sqlite://{db}"
+            "#,
+            policy = policy_file.display(),
+            endpoint = s3.endpoint,
+            db = dir.path().join("audit.db").display(),
+        );
+        let config = Config::from_figment(
+            Figment::from(Toml::string(DEFAULT_TOML))
+                .merge(Toml::string(&base_toml))
+                .merge(Toml::string(&options.config)),
+        )
+        .unwrap();
+        let credentials = Credentials::new(&s3.access_key, &s3.secret_key, None, options.credentials_expiry, "test");
+        let app = App::build(&config, Some(SharedCredentialsProvider::new(credentials)))
+            .await
+            .unwrap();
+        let store = app.state().audit_store.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(listener, async {
+            let _ = stop.await;
+        }));
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            store,
+            s3,
+            dir,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// A valid token for `sub` with extra claims.
+    pub fn token_with(&self, sub: &str, claims: Value) -> String {
+        let mut all: Map<String, Value> = claims.as_object().cloned().unwrap_or_default();
+        let now = jsonwebtoken::get_current_timestamp();
+        all.insert("iss".into(), ISSUER.into());
+        all.insert("sub".into(), sub.into());
+        all.insert("aud".into(), "presignd".into());
+        all.insert("iat".into(), now.into());
+        all.entry("exp").or_insert_with(|| (now + 600).into());
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &all,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    pub fn token(&self, sub: &str) -> String {
+        self.token_with(sub, json!({}))
+    }
+
+    /// POSTs `body` to /presign with `token`.
+    pub async fn presign(&self, token: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/presign", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Presigns and expects a 200, returning the response body.
+    pub async fn presign_ok(&self, token: &str, body: Value) -> Value {
+        let response = self.presign(token, body.clone()).await;
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, 200, "presign {body} answered {status}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Every audit row, newest first.
+    pub async fn audit_rows(&self) -> Vec<AuditEvent> {
+        self.store
+            .query(&AuditQuery {
+                limit: 10_000,
+                ..AuditQuery::default()
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Stops the app and waits for it to drain, as SIGTERM would.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Sends a presigned request the way a plain HTTP client would: the URL, the returned
+/// headers, and the body.
+pub async fn send_presigned(presigned: &Value, body: Option<Vec<u8>>) -> reqwest::Response {
+    send_presigned_with(presigned, body, &[]).await
+}
+
+/// As [`send_presigned`], with some headers replaced or added.
+pub async fn send_presigned_with(
+    presigned: &Value,
+    body: Option<Vec<u8>>,
+    overrides: &[(&str, &str)],
+) -> reqwest::Response {
+    let url = presigned["url"].as_str().unwrap();
+    let method: reqwest::Method = presigned["method"].as_str().unwrap().parse().unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in presigned["headers"].as_object().unwrap() {
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.as_str().unwrap().parse().unwrap(),
+        );
+    }
+    for (name, value) in overrides {
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let client = reqwest::Client::new();
+    let mut request = client.request(method, reqwest::Url::parse(url).unwrap()).headers(headers);
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    request.send().await.unwrap()
+}
+
+/// The value of query parameter `name` in `url`.
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}

@@ -1,0 +1,10 @@
+//! presignd's integration tests: the real app on 127.0.0.1:0, a real SQLite audit store,
+//! and an in-process s3s-fs that checks every SigV4 signature.
+
+mod harness;
+
+mod audit;
+mod ops;
+mod presign;
+mod s3_enforcement;
+mod validation;
