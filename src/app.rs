@@ -27,7 +27,10 @@ pub enum StartupError {
     #[error("policy {}: {error}", file.display())]
     Policy { file: PathBuf, error: PolicyError },
     #[error("policy {}: cannot read: {error}", file.display())]
-    PolicyRead { file: PathBuf, error: std::io::Error },
+    PolicyRead {
+        file: PathBuf,
+        error: std::io::Error,
+    },
     #[error("audit store: {}{}", .0, source_text(.0))]
     Audit(#[from] AuditError),
     #[error("s3: {0}")]

@@ -254,7 +254,10 @@ impl Config {
             }
         }
         if self.audit.commit_timeout_ms == 0 {
-            return Err(ConfigError::invalid("audit.commit_timeout_ms", "must be > 0"));
+            return Err(ConfigError::invalid(
+                "audit.commit_timeout_ms",
+                "must be > 0",
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::invalid(
@@ -333,9 +336,7 @@ mod tests {
     use super::*;
 
     fn load(extra: &str) -> Result<Config, ConfigError> {
-        Config::from_figment(
-            Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(extra)),
-        )
+        Config::from_figment(Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(extra)))
     }
 
     #[test]

@@ -138,7 +138,9 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(r#"Bearer error="invalid_token""#),
             );
         }
-        response.extensions_mut().insert(PendingProblem(Arc::new(self)));
+        response
+            .extensions_mut()
+            .insert(PendingProblem(Arc::new(self)));
         response
     }
 }

@@ -44,7 +44,11 @@ pub enum LocalS3Error {
 
 impl LocalS3 {
     /// Serves `root` on `bind`, creating one directory per bucket in `buckets`.
-    pub async fn start(root: &Path, bind: SocketAddr, buckets: &[&str]) -> Result<Self, LocalS3Error> {
+    pub async fn start(
+        root: &Path,
+        bind: SocketAddr,
+        buckets: &[&str],
+    ) -> Result<Self, LocalS3Error> {
         let io_error = |source| LocalS3Error::Io {
             path: root.display().to_string(),
             source,
@@ -52,11 +56,15 @@ impl LocalS3 {
         for bucket in buckets {
             std::fs::create_dir_all(root.join(bucket)).map_err(io_error)?;
         }
-        let filesystem = s3s_fs::FileSystem::new(root).map_err(|e| LocalS3Error::Fs(format!("{e:?}")))?;
+        let filesystem =
+            s3s_fs::FileSystem::new(root).map_err(|e| LocalS3Error::Fs(format!("{e:?}")))?;
         let access_key = format!("PRESIGNDDEV{}", random_token(9).to_ascii_uppercase());
         let secret_key = random_token(40);
         let mut builder = S3ServiceBuilder::new(filesystem);
-        builder.set_auth(SimpleAuth::from_single(access_key.clone(), secret_key.clone()));
+        builder.set_auth(SimpleAuth::from_single(
+            access_key.clone(),
+            secret_key.clone(),
+        ));
         // Browsers preflight direct uploads; s3s alone answers OPTIONS with 501.
         let service = tower::ServiceBuilder::new()
             .layer(CorsLayer::very_permissive())

@@ -171,7 +171,11 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), AuditError>;
     /// Deletes up to `batch` rows older than `cutoff`; returns how many went.
-    async fn delete_older_than(&self, cutoff: OffsetDateTime, batch: u32) -> Result<u64, AuditError>;
+    async fn delete_older_than(
+        &self,
+        cutoff: OffsetDateTime,
+        batch: u32,
+    ) -> Result<u64, AuditError>;
 }
 
 /// The INSERT head shared by both stores; values follow in this column order.
@@ -191,7 +195,10 @@ pub async fn open(database_url: &str) -> Result<Arc<dyn AuditStore>, AuditError>
 }
 
 /// Reads one page, computing the cursor of the next.
-pub async fn read_page(store: &dyn AuditStore, query: &AuditQuery) -> Result<AuditPage, AuditError> {
+pub async fn read_page(
+    store: &dyn AuditStore,
+    query: &AuditQuery,
+) -> Result<AuditPage, AuditError> {
     let limit = query.limit.clamp(1, MAX_PAGE);
     // One extra row tells whether another page exists.
     let probe = AuditQuery {
@@ -205,7 +212,10 @@ pub async fn read_page(store: &dyn AuditStore, query: &AuditQuery) -> Result<Aud
     } else {
         None
     };
-    Ok(AuditPage { events, next_cursor })
+    Ok(AuditPage {
+        events,
+        next_cursor,
+    })
 }
 
 /// The text of a `key_prefix` filter with LIKE's wildcards escaped (escape char `\`).

@@ -54,7 +54,9 @@ fn decode_row(row: &PgRow) -> Result<AuditEvent, AuditError> {
 #[async_trait]
 impl AuditStore for PostgresStore {
     async fn migrate(&self) -> Result<(), AuditError> {
-        sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -102,7 +104,9 @@ impl AuditStore for PostgresStore {
             ("signature_sha256", &query.signature_sha256),
         ] {
             if let Some(value) = value {
-                select.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+                select
+                    .push(format_args!(" AND {column} = "))
+                    .push_bind(value.clone());
             }
         }
         if let Some(outcome) = query.outcome {
@@ -122,18 +126,26 @@ impl AuditStore for PostgresStore {
                 .push_bind(cursor.id)
                 .push(")");
         }
-        select.push(" ORDER BY time DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
+        select
+            .push(" ORDER BY time DESC, id DESC LIMIT ")
+            .push_bind(i64::from(query.limit));
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(decode_row).collect()
     }
 
     async fn ping(&self) -> Result<(), AuditError> {
         // Reaches the table itself: a database that answers without the schema is not ready.
-        sqlx::query("SELECT 1 FROM audit_events LIMIT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1 FROM audit_events LIMIT 1")
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    async fn delete_older_than(&self, cutoff: OffsetDateTime, batch: u32) -> Result<u64, AuditError> {
+    async fn delete_older_than(
+        &self,
+        cutoff: OffsetDateTime,
+        batch: u32,
+    ) -> Result<u64, AuditError> {
         let result = sqlx::query(
             "DELETE FROM audit_events WHERE id IN \
              (SELECT id FROM audit_events WHERE time < $1 ORDER BY time LIMIT $2)",

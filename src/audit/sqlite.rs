@@ -5,7 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -30,7 +32,8 @@ impl SqliteStore {
         if let Some(parent) = options.get_filename().parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).map_err(|e| AuditError::Database(sqlx::Error::Io(e)))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| AuditError::Database(sqlx::Error::Io(e)))?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -43,14 +46,16 @@ impl SqliteStore {
 
 /// Fixed-width UTC text, so that comparing strings compares times.
 fn encode_time(time: OffsetDateTime) -> String {
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
     time.to_offset(time::UtcOffset::UTC)
         .format(&format)
         .unwrap_or_default()
 }
 
 fn decode_time(text: &str) -> Result<OffsetDateTime, AuditError> {
-    OffsetDateTime::parse(text, &Rfc3339).map_err(|e| AuditError::Corrupt(format!("time {text:?}: {e}")))
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|e| AuditError::Corrupt(format!("time {text:?}: {e}")))
 }
 
 fn decode_row(row: &SqliteRow) -> Result<AuditEvent, AuditError> {
@@ -74,14 +79,17 @@ fn decode_row(row: &SqliteRow) -> Result<AuditEvent, AuditError> {
         expires_in: row.try_get("expires_in")?,
         statement: row.try_get("statement")?,
         signature_sha256: row.try_get("signature_sha256")?,
-        request: serde_json::from_str(&request).map_err(|e| AuditError::Corrupt(format!("request: {e}")))?,
+        request: serde_json::from_str(&request)
+            .map_err(|e| AuditError::Corrupt(format!("request: {e}")))?,
     })
 }
 
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn migrate(&self) -> Result<(), AuditError> {
-        sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -129,7 +137,9 @@ impl AuditStore for SqliteStore {
             ("signature_sha256", &query.signature_sha256),
         ] {
             if let Some(value) = value {
-                select.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+                select
+                    .push(format_args!(" AND {column} = "))
+                    .push_bind(value.clone());
             }
         }
         if let Some(outcome) = query.outcome {
@@ -154,18 +164,26 @@ impl AuditStore for SqliteStore {
                 .push_bind(cursor.id.to_string())
                 .push("))");
         }
-        select.push(" ORDER BY time DESC, id DESC LIMIT ").push_bind(i64::from(query.limit));
+        select
+            .push(" ORDER BY time DESC, id DESC LIMIT ")
+            .push_bind(i64::from(query.limit));
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(decode_row).collect()
     }
 
     async fn ping(&self) -> Result<(), AuditError> {
         // Reaches the table itself: a database that answers without the schema is not ready.
-        sqlx::query("SELECT 1 FROM audit_events LIMIT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1 FROM audit_events LIMIT 1")
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    async fn delete_older_than(&self, cutoff: OffsetDateTime, batch: u32) -> Result<u64, AuditError> {
+    async fn delete_older_than(
+        &self,
+        cutoff: OffsetDateTime,
+        batch: u32,
+    ) -> Result<u64, AuditError> {
         let result = sqlx::query(
             "DELETE FROM audit_events WHERE id IN \
              (SELECT id FROM audit_events WHERE time < ? ORDER BY time LIMIT ?)",

@@ -47,7 +47,9 @@ pub struct AuditWriter {
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending").field("id", &self.event.id).finish()
+        f.debug_struct("Pending")
+            .field("id", &self.event.id)
+            .finish()
     }
 }
 

@@ -132,9 +132,15 @@ impl Issuer {
         };
         let algorithms = config.allowed_algorithms();
         let Some(first) = family(algorithms[0]) else {
-            return Err(invalid(".algorithms", format!("{:?} is not supported", algorithms[0])));
+            return Err(invalid(
+                ".algorithms",
+                format!("{:?} is not supported", algorithms[0]),
+            ));
         };
-        if algorithms.iter().any(|a| family(*a).as_ref() != Some(&first)) {
+        if algorithms
+            .iter()
+            .any(|a| family(*a).as_ref() != Some(&first))
+        {
             return Err(invalid(
                 ".algorithms",
                 "all algorithms of one issuer must use one kind of key".into(),
@@ -142,9 +148,16 @@ impl Issuer {
         }
         let key = if let Some(secret) = issuer_secret(config, key_name)? {
             if first != KeyFamily::Hmac {
-                return Err(invalid(".algorithms", "a secret verifies only HS256/HS384/HS512".into()));
+                return Err(invalid(
+                    ".algorithms",
+                    "a secret verifies only HS256/HS384/HS512".into(),
+                ));
             }
-            let needed = algorithms.iter().filter_map(|a| hmac_output_bytes(*a)).max().unwrap_or(32);
+            let needed = algorithms
+                .iter()
+                .filter_map(|a| hmac_output_bytes(*a))
+                .max()
+                .unwrap_or(32);
             if secret.expose().len() < needed {
                 return Err(invalid(
                     ".secret",
@@ -153,20 +166,30 @@ impl Issuer {
             }
             DecodingKey::from_secret(secret.expose().as_bytes())
         } else if let Some(path) = &config.public_key_pem {
-            let pem = std::fs::read(path)
-                .map_err(|e| invalid(".public_key_pem", format!("cannot read {}: {e}", path.display())))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                invalid(
+                    ".public_key_pem",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
             let parsed = match first {
                 KeyFamily::Hmac => {
                     return Err(invalid(
                         ".algorithms",
-                        "a public key never verifies HS* (it would be used as an HMAC secret)".into(),
+                        "a public key never verifies HS* (it would be used as an HMAC secret)"
+                            .into(),
                     ));
                 }
                 KeyFamily::Rsa => DecodingKey::from_rsa_pem(&pem),
                 KeyFamily::Ec => DecodingKey::from_ec_pem(&pem),
                 KeyFamily::Ed => DecodingKey::from_ed_pem(&pem),
             };
-            parsed.map_err(|e| invalid(".public_key_pem", format!("not a usable key for {algorithms:?}: {e}")))?
+            parsed.map_err(|e| {
+                invalid(
+                    ".public_key_pem",
+                    format!("not a usable key for {algorithms:?}: {e}"),
+                )
+            })?
         } else {
             return Err(invalid("", "no key source".into()));
         };
@@ -209,9 +232,12 @@ impl Verifier {
             return Err(AuthError::TooLarge);
         }
         let mut segments = token.split('.');
-        let (Some(header), Some(payload), Some(_signature), None) =
-            (segments.next(), segments.next(), segments.next(), segments.next())
-        else {
+        let (Some(header), Some(payload), Some(_signature), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
             return Err(AuthError::Malformed);
         };
         // Only `crit` and `iss` are read before the signature is checked: `crit` to refuse
@@ -224,9 +250,13 @@ impl Verifier {
         let Some(Value::String(issuer_name)) = unverified.get("iss") else {
             return Err(AuthError::UnknownIssuer);
         };
-        let issuer = self.issuers.get(issuer_name).ok_or(AuthError::UnknownIssuer)?;
+        let issuer = self
+            .issuers
+            .get(issuer_name)
+            .ok_or(AuthError::UnknownIssuer)?;
 
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &issuer.key, &issuer.validation)?;
+        let data =
+            jsonwebtoken::decode::<Map<String, Value>>(token, &issuer.key, &issuer.validation)?;
         let claims = data.claims;
         let Some(Value::String(subject)) = claims.get("sub") else {
             return Err(AuthError::MissingSubject);
@@ -248,7 +278,9 @@ impl Verifier {
 }
 
 fn decode_segment(segment: &str) -> Result<Map<String, Value>, AuthError> {
-    let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| AuthError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| AuthError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| AuthError::Malformed)
 }
 
@@ -261,7 +293,10 @@ pub fn mint_token(
 ) -> Result<String, ConfigError> {
     let secret = issuer_secret(config, "issuer")?.ok_or_else(|| ConfigError::Invalid {
         key: "auth.issuers".into(),
-        reason: format!("issuer {:?} has no HMAC secret; only HS issuers can mint", config.issuer),
+        reason: format!(
+            "issuer {:?} has no HMAC secret; only HS issuers can mint",
+            config.issuer
+        ),
     })?;
     let algorithm = config.allowed_algorithms()[0];
     let now = jsonwebtoken::get_current_timestamp();
@@ -301,7 +336,12 @@ mod tests {
     }
 
     fn sign(claims: Value, secret: &str, header: Header) -> String {
-        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
     }
 
     fn now() -> u64 {
@@ -334,10 +374,34 @@ mod tests {
             ("garbage", "not.a.jwt".into()),
             ("jwe shape", "a.b.c.d.e".into()),
             ("huge", "a".repeat(MAX_TOKEN_BYTES + 1)),
-            ("other secret", sign(good.clone(), "another-secret-another-secret-xx", Header::default())),
-            ("unknown issuer", sign(json_claims("https://idp/", "presignd"), SECRET, Header::default())),
-            ("wrong audience", sign(json_claims("https://idp", "presignd2"), SECRET, Header::default())),
-            ("alg HS512 not allowed", sign(good.clone(), SECRET, Header::new(Algorithm::HS512))),
+            (
+                "other secret",
+                sign(
+                    good.clone(),
+                    "another-secret-another-secret-xx",
+                    Header::default(),
+                ),
+            ),
+            (
+                "unknown issuer",
+                sign(
+                    json_claims("https://idp/", "presignd"),
+                    SECRET,
+                    Header::default(),
+                ),
+            ),
+            (
+                "wrong audience",
+                sign(
+                    json_claims("https://idp", "presignd2"),
+                    SECRET,
+                    Header::default(),
+                ),
+            ),
+            (
+                "alg HS512 not allowed",
+                sign(good.clone(), SECRET, Header::new(Algorithm::HS512)),
+            ),
             (
                 "expired",
                 sign(
@@ -394,7 +458,11 @@ mod tests {
         let token = sign(good, SECRET, Header::default());
         let payload = token.split('.').nth(1).unwrap();
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert!(verifier.verify(&format!("{none_header}.{payload}.")).is_err());
+        assert!(
+            verifier
+                .verify(&format!("{none_header}.{payload}."))
+                .is_err()
+        );
     }
 
     fn json_claims(iss: &str, aud: &str) -> Value {

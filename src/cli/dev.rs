@@ -39,7 +39,10 @@ pub struct DevArgs {
 
 pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), StartupError> {
     let mut config = Config::load(config_file.as_deref())?;
-    for (key, address) in [("server.bind", config.server.bind), ("--s3-bind", args.s3_bind)] {
+    for (key, address) in [
+        ("server.bind", config.server.bind),
+        ("--s3-bind", args.s3_bind),
+    ] {
         if !address.ip().is_loopback() {
             return Err(ConfigError::Invalid {
                 key: key.into(),
@@ -49,10 +52,12 @@ pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), Star
         }
     }
     let io_error = |what: String| move |error| StartupError::Io { what, error };
-    std::fs::create_dir_all(&args.data_dir).map_err(io_error(format!("creating {}", args.data_dir.display())))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(io_error(format!("creating {}", args.data_dir.display())))?;
     let policy_file = args.data_dir.join("dev-policy.json");
     if !policy_file.exists() {
-        std::fs::write(&policy_file, DEV_POLICY).map_err(io_error(format!("writing {}", policy_file.display())))?;
+        std::fs::write(&policy_file, DEV_POLICY)
+            .map_err(io_error(format!("writing {}", policy_file.display())))?;
     }
     let s3 = LocalS3::start(&args.data_dir.join("s3"), args.s3_bind, &[DEV_BUCKET])
         .await
@@ -70,15 +75,23 @@ pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), Star
         public_key_pem: None,
         leeway_seconds: 60,
     };
-    apply_dev_settings(&mut config, &args.data_dir, &policy_file, &s3, issuer.clone());
+    apply_dev_settings(
+        &mut config,
+        &args.data_dir,
+        &policy_file,
+        &s3,
+        issuer.clone(),
+    );
     telemetry::init(&config.log);
 
     let credentials = Credentials::new(&s3.access_key, &s3.secret_key, None, None, "presignd-dev");
     let app = App::build(&config, Some(SharedCredentialsProvider::new(credentials))).await?;
-    let listener = TcpListener::bind(config.server.bind).await.map_err(io_error(format!(
-        "server.bind {} (another presignd running? set PRESIGND_SERVER__BIND)",
-        config.server.bind
-    )))?;
+    let listener = TcpListener::bind(config.server.bind)
+        .await
+        .map_err(io_error(format!(
+            "server.bind {} (another presignd running? set PRESIGND_SERVER__BIND)",
+            config.server.bind
+        )))?;
     let token = auth::mint_token(&issuer, &args.sub, &Map::new(), 12 * 3600)?;
     println!("{}", instructions(&config, &s3, &args, &token));
     app.run(listener, super::shutdown_signal())
@@ -86,14 +99,21 @@ pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), Star
         .map_err(io_error("serving".into()))
 }
 
-fn apply_dev_settings(config: &mut Config, data_dir: &Path, policy: &Path, s3: &LocalS3, issuer: IssuerConfig) {
+fn apply_dev_settings(
+    config: &mut Config,
+    data_dir: &Path,
+    policy: &Path,
+    s3: &LocalS3,
+    issuer: IssuerConfig,
+) {
     config.auth.issuers = vec![issuer];
     config.policy.file = Some(policy.to_owned());
     config.s3.region = Some("us-east-1".into());
     config.s3.endpoint_url = Some(s3.endpoint.clone());
     config.s3.force_path_style = true;
     config.s3.buckets.clear();
-    config.audit.database_url = Secret::new(format!("sqlite://{}", data_dir.join("audit.db").display()));
+    config.audit.database_url =
+        Secret::new(format!("sqlite://{}", data_dir.join("audit.db").display()));
     config.log.format = LogFormat::Pretty;
 }
 
@@ -109,7 +129,9 @@ fn instructions(config: &Config, s3: &LocalS3, args: &DevArgs, token: &str) -> S
     let put = ask(&format!(
         r#"{{"bucket":"{DEV_BUCKET}","key":"{sub}/hello.txt","method":"PUT","content_type":"text/plain"}}"#
     ));
-    let get = ask(&format!(r#"{{"bucket":"{DEV_BUCKET}","key":"{sub}/hello.txt","method":"GET"}}"#));
+    let get = ask(&format!(
+        r#"{{"bucket":"{DEV_BUCKET}","key":"{sub}/hello.txt","method":"GET"}}"#
+    ));
     format!(
         "\npresignd dev is running.\n\
          \x20 API        {api}   (problem+json errors, GET {api}/openapi.yaml)\n\

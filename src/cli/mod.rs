@@ -15,7 +15,11 @@ use crate::config::Config;
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
-#[command(name = "presignd", version, about = "Issues S3 presigned URLs under an IAM-style policy, with a durable audit log")]
+#[command(
+    name = "presignd",
+    version,
+    about = "Issues S3 presigned URLs under an IAM-style policy, with a durable audit log"
+)]
 pub struct Cli {
     /// Configuration file (TOML), layered over the embedded defaults.
     #[arg(long, global = true, env = "PRESIGND_CONFIG")]
@@ -132,7 +136,10 @@ fn token(config_file: Option<PathBuf>, args: TokenArgs) -> Result<(), StartupErr
             },
         })?;
     let claims: Map<String, Value> = args.claims.into_iter().collect();
-    println!("{}", auth::mint_token(issuer, &args.sub, &claims, args.ttl.as_secs())?);
+    println!(
+        "{}",
+        auth::mint_token(issuer, &args.sub, &claims, args.ttl.as_secs())?
+    );
     Ok(())
 }
 
@@ -141,13 +148,14 @@ pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

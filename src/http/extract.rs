@@ -20,7 +20,10 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or(ApiError::InvalidToken(AuthError::Missing))?;
-        let principal = state.verifier.verify(token).map_err(ApiError::InvalidToken)?;
+        let principal = state
+            .verifier
+            .verify(token)
+            .map_err(ApiError::InvalidToken)?;
         tracing::Span::current().record("subject", principal.subject.as_str());
         Ok(principal)
     }
@@ -43,7 +46,10 @@ pub struct ClientInfo {
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -126,7 +132,10 @@ mod tests {
         let proxy: IpAddr = "10.0.0.5".parse().unwrap();
         let stranger: IpAddr = "203.0.113.9".parse().unwrap();
         assert_eq!(client_ip(stranger, "1.2.3.4", &trusted), stranger);
-        assert_eq!(client_ip(proxy, "1.2.3.4", &trusted), "1.2.3.4".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_ip(proxy, "1.2.3.4", &trusted),
+            "1.2.3.4".parse::<IpAddr>().unwrap()
+        );
         // A spoofed left-most entry is ignored: the right-most untrusted hop wins.
         assert_eq!(
             client_ip(proxy, "6.6.6.6, 1.2.3.4, 10.0.0.7", &trusted),

@@ -14,7 +14,11 @@ use tracing::Instrument;
 use super::Settings;
 use crate::error::{ApiError, PendingProblem, Problem};
 
-pub async fn observe(State(settings): State<Arc<Settings>>, request: Request, next: Next) -> Response {
+pub async fn observe(
+    State(settings): State<Arc<Settings>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let request_id = request
         .headers()

@@ -81,9 +81,15 @@ pub fn router(state: AppState) -> Router {
     // preflights included, is timed, logged once and, if an error, rendered as problem+json.
     let x_request_id = HeaderName::from_static("x-request-id");
     let stack = tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(
+            x_request_id.clone(),
+            MakeRequestUuid,
+        ))
         .layer(PropagateRequestIdLayer::new(x_request_id))
-        .layer(axum::middleware::from_fn_with_state(settings.clone(), middleware::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            settings.clone(),
+            middleware::observe,
+        ))
         .option_layer(cors_layer(&settings.cors_origins));
     routes.layer(stack)
 }
@@ -110,9 +116,12 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 impl From<crate::audit::AuditError> for ApiError {

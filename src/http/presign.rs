@@ -123,7 +123,9 @@ pub async fn presign(
             };
             event.reason = Some(why.to_owned());
             state.audit.record(event).await?;
-            Err(ApiError::AccessDenied(format!("{action} on {resource}: {why}")))
+            Err(ApiError::AccessDenied(format!(
+                "{action} on {resource}: {why}"
+            )))
         }
         Decision::Allow { statement } => {
             let signed = state.presigner.presign(&request).await.map_err(|error| {
@@ -158,7 +160,10 @@ pub struct RequestId(pub String);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
         let id = parts
             .headers
             .get("x-request-id")
@@ -264,7 +269,10 @@ pub fn validate(body: PresignBody, settings: &Settings) -> Result<PresignRequest
 /// one): visible ASCII and inner spaces only, so nothing on the way can alter it.
 fn header_value(field: &str, value: String) -> Result<String, ApiError> {
     if value.is_empty() || value.len() > MAX_VALUE_BYTES {
-        return Err(invalid(field, format!("must be 1..={MAX_VALUE_BYTES} bytes")));
+        return Err(invalid(
+            field,
+            format!("must be 1..={MAX_VALUE_BYTES} bytes"),
+        ));
     }
     if !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
         return Err(invalid(field, "must be printable ASCII"));
@@ -279,7 +287,10 @@ fn header_value(field: &str, value: String) -> Result<String, ApiError> {
 fn checksum(value: String) -> Result<String, ApiError> {
     match STANDARD.decode(value.as_bytes()) {
         Ok(bytes) if bytes.len() == 32 => Ok(STANDARD.encode(bytes)),
-        _ => Err(invalid("checksum_sha256", "must be base64 of a 32-byte SHA-256 digest")),
+        _ => Err(invalid(
+            "checksum_sha256",
+            "must be base64 of a 32-byte SHA-256 digest",
+        )),
     }
 }
 
@@ -292,16 +303,32 @@ fn metadata(entries: BTreeMap<String, String>) -> Result<BTreeMap<String, String
         let field = format!("metadata.{name}");
         let is_token = |c: char| c.is_ascii_alphanumeric() || "!#$&'*+-.^_`|~".contains(c);
         if name.is_empty() || !name.chars().all(is_token) {
-            return Err(invalid(&field, "name must be letters, digits or -_.!#$&'*+^`|~"));
+            return Err(invalid(
+                &field,
+                "name must be letters, digits or -_.!#$&'*+^`|~",
+            ));
         }
-        let value = if value.is_empty() { value } else { header_value(&field, value)? };
+        let value = if value.is_empty() {
+            value
+        } else {
+            header_value(&field, value)?
+        };
         total += name.len() + value.len();
-        if normalised.insert(name.to_ascii_lowercase(), value).is_some() {
-            return Err(invalid(&field, "names are case-insensitive and must be unique"));
+        if normalised
+            .insert(name.to_ascii_lowercase(), value)
+            .is_some()
+        {
+            return Err(invalid(
+                &field,
+                "names are case-insensitive and must be unique",
+            ));
         }
     }
     if total > MAX_METADATA_BYTES {
-        return Err(invalid("metadata", format!("exceeds {MAX_METADATA_BYTES} bytes")));
+        return Err(invalid(
+            "metadata",
+            format!("exceeds {MAX_METADATA_BYTES} bytes"),
+        ));
     }
     Ok(normalised)
 }

@@ -98,7 +98,11 @@ impl TrackedCredentials {
                 issued.pop_front();
             }
         }
-        *self.inner.current.write().unwrap_or_else(|e| e.into_inner()) = Some(credentials.clone());
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(credentials.clone());
     }
 }
 
@@ -119,7 +123,11 @@ mod tests {
     async fn remembers_expiry_by_access_key() {
         let expiry = SystemTime::now() + Duration::from_secs(3600);
         let tracked = TrackedCredentials::new(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDTEST", "secret", None, Some(expiry), "test",
+            "AKIDTEST",
+            "secret",
+            None,
+            Some(expiry),
+            "test",
         )));
         let credentials = tracked.current().await.unwrap();
         assert_eq!(credentials.access_key_id(), "AKIDTEST");
@@ -131,7 +139,11 @@ mod tests {
     async fn short_lived_credentials_are_refetched_not_cached() {
         let expiry = SystemTime::now() + Duration::from_secs(60);
         let tracked = TrackedCredentials::new(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDSHORT", "secret", None, Some(expiry), "test",
+            "AKIDSHORT",
+            "secret",
+            None,
+            Some(expiry),
+            "test",
         )));
         tracked.current().await.unwrap();
         tracked.current().await.unwrap();

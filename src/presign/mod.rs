@@ -135,9 +135,9 @@ impl Presigner {
     /// Builds every client up front. `sdk_config` supplies the credential chain and the
     /// default region.
     pub fn new(config: &S3Config, sdk_config: &SdkConfig) -> Result<Self, PresignError> {
-        let source = sdk_config
-            .credentials_provider()
-            .ok_or_else(|| PresignError::Credentials(CredentialsError::not_loaded("no credential chain")))?;
+        let source = sdk_config.credentials_provider().ok_or_else(|| {
+            PresignError::Credentials(CredentialsError::not_loaded("no credential chain"))
+        })?;
         let credentials = TrackedCredentials::new(SharedCredentialsProvider::new(source));
         let chain_region = sdk_config.region().map(|r| r.to_string());
         let default_region = config.region.clone().or(chain_region);
@@ -156,7 +156,10 @@ impl Presigner {
                 .ok_or_else(|| PresignError::NoRegion(name.clone()))?;
             let key = ClientKey {
                 region,
-                endpoint_url: bucket.endpoint_url.clone().or_else(|| config.endpoint_url.clone()),
+                endpoint_url: bucket
+                    .endpoint_url
+                    .clone()
+                    .or_else(|| config.endpoint_url.clone()),
                 force_path_style: bucket.force_path_style.unwrap_or(config.force_path_style),
             };
             bucket_clients.insert(name.clone(), key);
@@ -190,7 +193,11 @@ impl Presigner {
             .ok_or_else(|| PresignError::NoRegion(request.bucket.to_string()))?;
         let client = &self.clients[client_key];
 
-        let credentials = self.credentials.current().await.map_err(PresignError::Credentials)?;
+        let credentials = self
+            .credentials
+            .current()
+            .await
+            .map_err(PresignError::Credentials)?;
         let signed_at = SystemTime::now();
         let lifetime = lifetime_within(request.expires_in, credentials.expiry(), signed_at)?;
         let presigning = PresigningConfig::builder()
@@ -253,7 +260,8 @@ impl Presigner {
         signed_at: SystemTime,
         lifetime: Duration,
     ) -> Result<Presigned, PresignError> {
-        let url = url::Url::parse(signed.uri()).map_err(|_| PresignError::MalformedUrl("a valid URI"))?;
+        let url =
+            url::Url::parse(signed.uri()).map_err(|_| PresignError::MalformedUrl("a valid URI"))?;
         let mut signature = None;
         let mut access_key_id = None;
         for (name, value) in url.query_pairs() {
@@ -268,10 +276,12 @@ impl Presigner {
         let signature = signature.ok_or(PresignError::MalformedUrl("X-Amz-Signature"))?;
         let access_key_id = access_key_id.ok_or(PresignError::MalformedUrl("X-Amz-Credential"))?;
         // The credentials actually used may have been refreshed since `current()`.
-        let credentials_expiry = self
-            .credentials
-            .expiry_of(&access_key_id)
-            .ok_or(PresignError::MalformedUrl("credentials this service issued"))?;
+        let credentials_expiry =
+            self.credentials
+                .expiry_of(&access_key_id)
+                .ok_or(PresignError::MalformedUrl(
+                    "credentials this service issued",
+                ))?;
         let mut expires_at = signed_at + lifetime;
         if let Some(expiry) = credentials_expiry {
             expires_at = expires_at.min(expiry);
@@ -291,7 +301,9 @@ impl Presigner {
             url: signed.uri().to_owned(),
             method: signed.method().to_owned(),
             headers,
-            expires_at: OffsetDateTime::from(expires_at).replace_nanosecond(0).unwrap_or_else(|_| OffsetDateTime::from(expires_at)),
+            expires_at: OffsetDateTime::from(expires_at)
+                .replace_nanosecond(0)
+                .unwrap_or_else(|_| OffsetDateTime::from(expires_at)),
             expires_in,
             signature,
         })
@@ -315,7 +327,11 @@ fn lifetime_within(
     Ok(requested.min(Duration::from_secs(remaining)))
 }
 
-fn build_client(sdk_config: &SdkConfig, key: &ClientKey, credentials: &TrackedCredentials) -> aws_sdk_s3::Client {
+fn build_client(
+    sdk_config: &SdkConfig,
+    key: &ClientKey,
+    credentials: &TrackedCredentials,
+) -> aws_sdk_s3::Client {
     let mut builder = aws_sdk_s3::config::Builder::from(sdk_config)
         .region(Region::new(key.region.clone()))
         .force_path_style(key.force_path_style)
@@ -335,11 +351,20 @@ mod tests {
     #[test]
     fn lifetime_is_cut_to_the_credentials() {
         let now = SystemTime::now();
-        assert_eq!(lifetime_within(900, None, now).unwrap(), Duration::from_secs(900));
+        assert_eq!(
+            lifetime_within(900, None, now).unwrap(),
+            Duration::from_secs(900)
+        );
         let soon = now + Duration::from_secs(120);
-        assert_eq!(lifetime_within(900, Some(soon), now).unwrap(), Duration::from_secs(120));
+        assert_eq!(
+            lifetime_within(900, Some(soon), now).unwrap(),
+            Duration::from_secs(120)
+        );
         let later = now + Duration::from_secs(3600);
-        assert_eq!(lifetime_within(900, Some(later), now).unwrap(), Duration::from_secs(900));
+        assert_eq!(
+            lifetime_within(900, Some(later), now).unwrap(),
+            Duration::from_secs(900)
+        );
         assert!(lifetime_within(900, Some(now), now).is_err());
     }
 }

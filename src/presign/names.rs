@@ -17,11 +17,13 @@ impl BucketName {
         if !(3..=63).contains(&name.len()) {
             return Err("must be 3 to 63 characters long".into());
         }
-        let valid_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-';
+        let valid_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-';
         if !name.chars().all(valid_char) {
             return Err("may contain only lowercase letters, digits, '.' and '-'".into());
         }
-        let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let edge_ok =
+            |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if !edge_ok(name.chars().next()) || !edge_ok(name.chars().last()) {
             return Err("must begin and end with a letter or digit".into());
         }
@@ -32,9 +34,12 @@ impl BucketName {
             return Err("must not be formatted as an IP address".into());
         }
         const RESERVED_PREFIXES: [&str; 3] = ["xn--", "sthree-", "amzn-s3-demo-"];
-        const RESERVED_SUFFIXES: [&str; 5] = ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+        const RESERVED_SUFFIXES: [&str; 5] =
+            ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
         if let Some(prefix) = RESERVED_PREFIXES.iter().find(|p| name.starts_with(*p)) {
-            return Err(format!("must not begin with the reserved prefix {prefix:?}"));
+            return Err(format!(
+                "must not begin with the reserved prefix {prefix:?}"
+            ));
         }
         if let Some(suffix) = RESERVED_SUFFIXES.iter().find(|s| name.ends_with(*s)) {
             return Err(format!("must not end with the reserved suffix {suffix:?}"));
@@ -66,7 +71,10 @@ impl ObjectKey {
         if key.starts_with('/') {
             return Err("must not begin with '/'".into());
         }
-        if key.split('/').any(|segment| segment == "." || segment == "..") {
+        if key
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+        {
             return Err("must not contain '.' or '..' path segments".into());
         }
         if key.chars().any(char::is_control) {
@@ -98,7 +106,13 @@ mod tests {
 
     #[test]
     fn bucket_names() {
-        for good in ["abc", "my-bucket.v2", "a1b", &"a".repeat(63), "192.168.1.1x"] {
+        for good in [
+            "abc",
+            "my-bucket.v2",
+            "a1b",
+            &"a".repeat(63),
+            "192.168.1.1x",
+        ] {
             assert!(BucketName::parse(good).is_ok(), "{good}");
         }
         let bad = [

@@ -18,7 +18,10 @@ async fn concurrent_presigns_get_exactly_one_row_each() {
         tasks.push(tokio::spawn(async move {
             let method = if i % 2 == 0 { "PUT" } else { "GET" };
             let presigned = app
-                .presign_ok(&token, json!({"bucket": BUCKET, "key": format!("alice/{i}"), "method": method}))
+                .presign_ok(
+                    &token,
+                    json!({"bucket": BUCKET, "key": format!("alice/{i}"), "method": method}),
+                )
                 .await;
             presigned["audit_id"].as_str().unwrap().to_owned()
         }));
@@ -41,13 +44,20 @@ async fn pages_return_every_row_once_newest_first_and_filters_apply() {
     let mut leaked = None;
     for i in 0..25 {
         let presigned = app
-            .presign_ok(&alice, json!({"bucket": BUCKET, "key": format!("alice/p/{i}"), "method": "PUT"}))
+            .presign_ok(
+                &alice,
+                json!({"bucket": BUCKET, "key": format!("alice/p/{i}"), "method": "PUT"}),
+            )
             .await;
         if i == 7 {
             leaked = Some(presigned);
         }
     }
-    app.presign(&bob, json!({"bucket": BUCKET, "key": "alice/p/x", "method": "GET"})).await;
+    app.presign(
+        &bob,
+        json!({"bucket": BUCKET, "key": "alice/p/x", "method": "GET"}),
+    )
+    .await;
 
     let mut seen = Vec::new();
     let mut query = AuditQuery {
@@ -63,8 +73,15 @@ async fn pages_return_every_row_once_newest_first_and_filters_apply() {
         }
     }
     assert_eq!(seen.len(), 26);
-    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 26, "no row twice");
-    assert!(seen.windows(2).all(|pair| pair[0] > pair[1]), "newest first");
+    assert_eq!(
+        seen.iter().collect::<HashSet<_>>().len(),
+        26,
+        "no row twice"
+    );
+    assert!(
+        seen.windows(2).all(|pair| pair[0] > pair[1]),
+        "newest first"
+    );
 
     let denied = read_page(
         app.store.as_ref(),
@@ -109,5 +126,8 @@ async fn pages_return_every_row_once_newest_first_and_filters_apply() {
     assert_eq!(found.events.len(), 1);
     assert_eq!(found.events[0].subject, "alice");
     assert_eq!(found.events[0].key.as_deref(), Some("alice/p/7"));
-    assert_eq!(found.events[0].id.to_string(), leaked["audit_id"].as_str().unwrap());
+    assert_eq!(
+        found.events[0].id.to_string(),
+        leaked["audit_id"].as_str().unwrap()
+    );
 }

@@ -70,9 +70,13 @@ impl TestApp {
 
     pub async fn start_with(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let s3 = LocalS3::start(&dir.path().join("s3"), "127.0.0.1:0".parse().unwrap(), &[BUCKET, "other-bucket"])
-            .await
-            .unwrap();
+        let s3 = LocalS3::start(
+            &dir.path().join("s3"),
+            "127.0.0.1:0".parse().unwrap(),
+            &[BUCKET, "other-bucket"],
+        )
+        .await
+        .unwrap();
         let policy_file = dir.path().join("policy.json");
         std::fs::write(&policy_file, &options.policy).unwrap();
         let base_toml = format!(
@@ -102,7 +106,13 @@ impl TestApp {
                 .merge(Toml::string(&options.config)),
         )
         .unwrap();
-        let credentials = Credentials::new(&s3.access_key, &s3.secret_key, None, options.credentials_expiry, "test");
+        let credentials = Credentials::new(
+            &s3.access_key,
+            &s3.secret_key,
+            None,
+            options.credentials_expiry,
+            "test",
+        );
         let app = App::build(&config, Some(SharedCredentialsProvider::new(credentials)))
             .await
             .unwrap();
@@ -215,7 +225,9 @@ pub async fn send_presigned_with(
         );
     }
     let client = reqwest::Client::new();
-    let mut request = client.request(method, reqwest::Url::parse(url).unwrap()).headers(headers);
+    let mut request = client
+        .request(method, reqwest::Url::parse(url).unwrap())
+        .headers(headers);
     if let Some(body) = body {
         request = request.body(body);
     }

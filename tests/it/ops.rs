@@ -16,25 +16,55 @@ async fn health_readiness_and_spec() {
 #[tokio::test]
 async fn readiness_fails_when_the_audit_store_is_broken() {
     let app = TestApp::start().await;
-    let readyz = || async { app.http.get(format!("{}/readyz", app.base)).send().await.unwrap().status() };
+    let readyz = || async {
+        app.http
+            .get(format!("{}/readyz", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
     assert_eq!(readyz().await, 200);
     let db = app.dir.path().join("audit.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sqlx::query("DROP TABLE audit_events").execute(&pool).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE audit_events")
+        .execute(&pool)
+        .await
+        .unwrap();
     assert_eq!(readyz().await, 503);
     // Liveness is not readiness: the process still runs.
-    assert_eq!(app.http.get(format!("{}/healthz", app.base)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        app.http
+            .get(format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems_with_request_ids() {
     let app = TestApp::start().await;
-    let response = app.http.get(format!("{}/nope", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/nope", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], "not_found");
 
-    let response = app.http.get(format!("{}/presign", app.base)).send().await.unwrap();
+    let response = app
+        .http
+        .get(format!("{}/presign", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["code"], "invalid_request");
@@ -64,13 +94,27 @@ async fn cors_preflight_allows_configured_origins_only() {
             .request(reqwest::Method::OPTIONS, format!("{}/presign", app.base))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "authorization,content-type")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
             .send()
     };
     let allowed = preflight("https://app.example.com").await.unwrap();
-    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
-    let methods = allowed.headers()["access-control-allow-methods"].to_str().unwrap().to_owned();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let methods = allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(methods.contains("POST"), "{methods}");
     let refused = preflight("https://evil.example.com").await.unwrap();
-    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 }

@@ -33,14 +33,29 @@ async fn uploads_and_downloads_awkward_keys_through_presigned_urls() {
         assert_eq!(put["method"], "PUT");
         assert_eq!(put["headers"]["content-type"], "text/plain");
         let uploaded = send_presigned(&put, Some(body.clone())).await;
-        assert!(uploaded.status().is_success(), "PUT {key}: {}", uploaded.status());
+        assert!(
+            uploaded.status().is_success(),
+            "PUT {key}: {}",
+            uploaded.status()
+        );
 
         let get = app
-            .presign_ok(&token, json!({"bucket": BUCKET, "key": key, "method": "GET"}))
+            .presign_ok(
+                &token,
+                json!({"bucket": BUCKET, "key": key, "method": "GET"}),
+            )
             .await;
         let downloaded = send_presigned(&get, None).await;
-        assert!(downloaded.status().is_success(), "GET {key}: {}", downloaded.status());
-        assert_eq!(downloaded.bytes().await.unwrap().as_ref(), body.as_slice(), "{key}");
+        assert!(
+            downloaded.status().is_success(),
+            "GET {key}: {}",
+            downloaded.status()
+        );
+        assert_eq!(
+            downloaded.bytes().await.unwrap().as_ref(),
+            body.as_slice(),
+            "{key}"
+        );
     }
 }
 
@@ -72,9 +87,14 @@ async fn every_signed_put_option_is_returned_and_accepted() {
     assert_eq!(headers["x-amz-meta-origin"], "test");
     assert_eq!(headers["x-amz-meta-batch"], "7");
     assert_eq!(headers["if-none-match"], "*");
-    assert_eq!(headers["content-disposition"], "attachment; filename=\"full.json\"");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"full.json\""
+    );
     assert!(
-        headers.keys().all(|name| name == &name.to_ascii_lowercase()),
+        headers
+            .keys()
+            .all(|name| name == &name.to_ascii_lowercase()),
         "header names are lower case: {headers:?}"
     );
     // No checksum or header the client was not told about.
@@ -106,7 +126,10 @@ async fn the_response_and_audit_row_agree_and_the_url_carries_the_audit_id() {
     let app = TestApp::start().await;
     let token = app.token("alice");
     let put = app
-        .presign_ok(&token, json!({"bucket": BUCKET, "key": "alice/a.txt", "method": "PUT"}))
+        .presign_ok(
+            &token,
+            json!({"bucket": BUCKET, "key": "alice/a.txt", "method": "PUT"}),
+        )
         .await;
     let url = put["url"].as_str().unwrap();
     let audit_id = put["audit_id"].as_str().unwrap();
@@ -133,16 +156,24 @@ async fn the_response_and_audit_row_agree_and_the_url_carries_the_audit_id() {
     .unwrap();
     assert_eq!(row.expires_at, Some(expires_at));
     let signature = query_param(url, "X-Amz-Signature").unwrap();
-    assert_eq!(row.signature_sha256.as_deref(), Some(hex::encode(Sha256::digest(&signature)).as_str()));
+    assert_eq!(
+        row.signature_sha256.as_deref(),
+        Some(hex::encode(Sha256::digest(&signature)).as_str())
+    );
 }
 
 #[tokio::test]
 async fn expires_at_is_the_true_expiry() {
     let app = TestApp::start().await;
     let token = app.token("alice");
-    let before = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let before = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
     let put = app
-        .presign_ok(&token, json!({"bucket": BUCKET, "key": "alice/e.txt", "method": "PUT", "expires_in": 120}))
+        .presign_ok(
+            &token,
+            json!({"bucket": BUCKET, "key": "alice/e.txt", "method": "PUT", "expires_in": 120}),
+        )
         .await;
     let url = put["url"].as_str().unwrap();
     let expires_at = time::OffsetDateTime::parse(
@@ -170,7 +201,10 @@ async fn a_lifetime_is_cut_to_what_the_credentials_can_back() {
     .await;
     let token = app.token("alice");
     let put = app
-        .presign_ok(&token, json!({"bucket": BUCKET, "key": "alice/c.txt", "method": "PUT", "expires_in": 3600}))
+        .presign_ok(
+            &token,
+            json!({"bucket": BUCKET, "key": "alice/c.txt", "method": "PUT", "expires_in": 3600}),
+        )
         .await;
     let expires_in = put["expires_in"].as_u64().unwrap();
     assert!((90..=100).contains(&expires_in), "expires_in {expires_in}");
@@ -184,7 +218,10 @@ async fn a_lifetime_is_cut_to_what_the_credentials_can_back() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!(x_amz_expires <= 100, "the URL itself is signed for {x_amz_expires}s");
+    assert!(
+        x_amz_expires <= 100,
+        "the URL itself is signed for {x_amz_expires}s"
+    );
     let rows = app.audit_rows().await;
     assert_eq!(rows[0].expires_in, Some(expires_in as i64));
 }
@@ -200,22 +237,37 @@ async fn denials_are_403_and_audited_without_naming_statements() {
     ];
     for (bucket, key, why) in cases {
         let response = app
-            .presign(&token, json!({"bucket": bucket, "key": key, "method": "GET"}))
+            .presign(
+                &token,
+                json!({"bucket": bucket, "key": key, "method": "GET"}),
+            )
             .await;
         assert_eq!(response.status(), 403);
         let problem: serde_json::Value = response.json().await.unwrap();
         assert_eq!(problem["code"], "access_denied");
         let detail = problem["detail"].as_str().unwrap();
         assert!(detail.contains("s3:GetObject"), "{detail}");
-        assert!(detail.contains(&format!("arn:aws:s3:::{bucket}/{key}")), "{detail}");
+        assert!(
+            detail.contains(&format!("arn:aws:s3:::{bucket}/{key}")),
+            "{detail}"
+        );
         assert!(detail.contains(why), "{detail}");
-        assert!(!detail.contains("NoSecrets"), "statement ids stay in the audit log: {detail}");
+        assert!(
+            !detail.contains("NoSecrets"),
+            "statement ids stay in the audit log: {detail}"
+        );
     }
     let rows = app.audit_rows().await;
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|row| row.outcome.as_str() == "denied"));
-    assert!(rows.iter().all(|row| row.signature_sha256.is_none() && row.expires_at.is_none()));
-    let explicit = rows.iter().find(|row| row.key.as_deref() == Some("alice/secrets/key.pem")).unwrap();
+    assert!(
+        rows.iter()
+            .all(|row| row.signature_sha256.is_none() && row.expires_at.is_none())
+    );
+    let explicit = rows
+        .iter()
+        .find(|row| row.key.as_deref() == Some("alice/secrets/key.pem"))
+        .unwrap();
     assert_eq!(explicit.statement.as_deref(), Some("NoSecrets"));
     assert_eq!(explicit.reason.as_deref(), Some("explicit deny"));
 }
@@ -226,7 +278,10 @@ async fn a_claim_with_wildcards_is_a_literal_in_the_policy() {
     // sub "*" must not match every user's folder.
     let token = app.token("*");
     let response = app
-        .presign(&token, json!({"bucket": BUCKET, "key": "alice/a.txt", "method": "GET"}))
+        .presign(
+            &token,
+            json!({"bucket": BUCKET, "key": "alice/a.txt", "method": "GET"}),
+        )
         .await;
     assert_eq!(response.status(), 403);
 }
@@ -238,17 +293,28 @@ async fn no_secret_reaches_the_audit_log() {
     let mut signatures = Vec::new();
     for method in ["PUT", "GET"] {
         let presigned = app
-            .presign_ok(&token, json!({"bucket": BUCKET, "key": "alice/s.txt", "method": method}))
+            .presign_ok(
+                &token,
+                json!({"bucket": BUCKET, "key": "alice/s.txt", "method": method}),
+            )
             .await;
-        signatures.push(query_param(presigned["url"].as_str().unwrap(), "X-Amz-Signature").unwrap());
+        signatures
+            .push(query_param(presigned["url"].as_str().unwrap(), "X-Amz-Signature").unwrap());
     }
-    app.presign(&token, json!({"bucket": BUCKET, "key": "bob/s.txt", "method": "GET"})).await;
+    app.presign(
+        &token,
+        json!({"bucket": BUCKET, "key": "bob/s.txt", "method": "GET"}),
+    )
+    .await;
     let dump = serde_json::to_string(&app.audit_rows().await).unwrap();
     for signature in &signatures {
         assert!(!dump.contains(signature.as_str()));
     }
     assert!(!dump.contains(&token));
-    assert!(!dump.contains(token.split('.').nth(2).unwrap()), "token signature");
+    assert!(
+        !dump.contains(token.split('.').nth(2).unwrap()),
+        "token signature"
+    );
     assert!(!dump.contains(&app.s3.secret_key));
     assert!(!dump.contains("X-Amz-Signature"));
 }
@@ -259,11 +325,19 @@ async fn audit_failure_means_503_and_no_url() {
     let token = app.token("alice");
     // Break the store for real: the table the writer inserts into is gone.
     let db = app.dir.path().join("audit.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    sqlx::query("DROP TABLE audit_events").execute(&pool).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE audit_events")
+        .execute(&pool)
+        .await
+        .unwrap();
     for method in ["PUT", "GET"] {
         let response = app
-            .presign(&token, json!({"bucket": BUCKET, "key": "alice/x.txt", "method": method}))
+            .presign(
+                &token,
+                json!({"bucket": BUCKET, "key": "alice/x.txt", "method": method}),
+            )
             .await;
         assert_eq!(response.status(), 503);
         let text = response.text().await.unwrap();
@@ -273,7 +347,10 @@ async fn audit_failure_means_503_and_no_url() {
     }
     // A denial is not answered without its row either.
     let response = app
-        .presign(&token, json!({"bucket": BUCKET, "key": "bob/x.txt", "method": "GET"}))
+        .presign(
+            &token,
+            json!({"bucket": BUCKET, "key": "bob/x.txt", "method": "GET"}),
+        )
         .await;
     assert_eq!(response.status(), 503);
 }
@@ -289,14 +366,21 @@ async fn per_bucket_overrides_pick_the_buckets_region() {
     .await;
     let token = app.token("alice");
     let region_of = |presigned: &serde_json::Value| {
-        let credential = query_param(presigned["url"].as_str().unwrap(), "X-Amz-Credential").unwrap();
+        let credential =
+            query_param(presigned["url"].as_str().unwrap(), "X-Amz-Credential").unwrap();
         credential.split('/').nth(2).unwrap().to_owned()
     };
     let default = app
-        .presign_ok(&token, json!({"bucket": BUCKET, "key": "k", "method": "GET"}))
+        .presign_ok(
+            &token,
+            json!({"bucket": BUCKET, "key": "k", "method": "GET"}),
+        )
         .await;
     let other = app
-        .presign_ok(&token, json!({"bucket": "other-bucket", "key": "k", "method": "GET"}))
+        .presign_ok(
+            &token,
+            json!({"bucket": "other-bucket", "key": "k", "method": "GET"}),
+        )
         .await;
     assert_eq!(region_of(&default), "us-east-1");
     assert_eq!(region_of(&other), "eu-west-1");
@@ -309,7 +393,10 @@ async fn graceful_stop_keeps_every_answered_row() {
     let mut ids = Vec::new();
     for i in 0..20 {
         let presigned = app
-            .presign_ok(&token, json!({"bucket": BUCKET, "key": format!("alice/{i}"), "method": "PUT"}))
+            .presign_ok(
+                &token,
+                json!({"bucket": BUCKET, "key": format!("alice/{i}"), "method": "PUT"}),
+            )
             .await;
         ids.push(presigned["audit_id"].as_str().unwrap().to_owned());
     }
@@ -322,7 +409,8 @@ async fn graceful_stop_keeps_every_answered_row() {
         })
         .await
         .unwrap();
-    let stored: std::collections::HashSet<String> = rows.iter().map(|row| row.id.to_string()).collect();
+    let stored: std::collections::HashSet<String> =
+        rows.iter().map(|row| row.id.to_string()).collect();
     for id in ids {
         assert!(stored.contains(&id), "{id} answered but not stored");
     }

@@ -8,7 +8,9 @@ use crate::harness::{BUCKET, TestApp, send_presigned, send_presigned_with};
 
 async fn put_url(app: &TestApp, key: &str, extra: Value) -> Value {
     let mut body = json!({"bucket": BUCKET, "key": key, "method": "PUT"});
-    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     app.presign_ok(&app.token("alice"), body).await
 }
 
@@ -16,7 +18,8 @@ async fn put_url(app: &TestApp, key: &str, extra: Value) -> Value {
 async fn another_content_type_is_refused() {
     let app = TestApp::start().await;
     let put = put_url(&app, "alice/ct.png", json!({"content_type": "image/png"})).await;
-    let refused = send_presigned_with(&put, Some(b"x".to_vec()), &[("content-type", "text/html")]).await;
+    let refused =
+        send_presigned_with(&put, Some(b"x".to_vec()), &[("content-type", "text/html")]).await;
     assert_eq!(refused.status(), 403);
     let accepted = send_presigned(&put, Some(b"x".to_vec())).await;
     assert!(accepted.status().is_success(), "{}", accepted.status());
@@ -26,7 +29,8 @@ async fn another_content_type_is_refused() {
 async fn another_length_is_refused() {
     let app = TestApp::start().await;
     let put = put_url(&app, "alice/len.bin", json!({"content_length": 4})).await;
-    let refused = send_presigned_with(&put, Some(b"12345".to_vec()), &[("content-length", "5")]).await;
+    let refused =
+        send_presigned_with(&put, Some(b"12345".to_vec()), &[("content-length", "5")]).await;
     assert_eq!(refused.status(), 403);
     let accepted = send_presigned(&put, Some(b"1234".to_vec())).await;
     assert!(accepted.status().is_success(), "{}", accepted.status());
@@ -71,7 +75,10 @@ async fn a_tampered_audit_id_or_key_is_refused() {
     let url = put["url"].as_str().unwrap();
     let audit_id = put["audit_id"].as_str().unwrap();
     let other_id = uuid::Uuid::now_v7().to_string();
-    for tampered in [url.replace(audit_id, &other_id), url.replace("alice/t.txt", "alice/u.txt")] {
+    for tampered in [
+        url.replace(audit_id, &other_id),
+        url.replace("alice/t.txt", "alice/u.txt"),
+    ] {
         let mut forged = put.clone();
         forged["url"] = tampered.into();
         let refused = send_presigned(&forged, Some(b"x".to_vec())).await;

@@ -32,41 +32,140 @@ async fn invalid_fields_are_400_naming_the_field() {
         (json!({"key": "alice/a", "method": "GET"}), "bucket"),
         (json!({"bucket": BUCKET, "method": "GET"}), "key"),
         (json!({"bucket": BUCKET, "key": "alice/a"}), "method"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "DELETE"}), "method"),
-        (json!({"bucket": "Bad_Bucket", "key": "alice/a", "method": "GET"}), "bucket"),
-        (json!({"bucket": "ab", "key": "alice/a", "method": "GET"}), "bucket"),
-        (json!({"bucket": "192.168.0.1", "key": "alice/a", "method": "GET"}), "bucket"),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "DELETE"}),
+            "method",
+        ),
+        (
+            json!({"bucket": "Bad_Bucket", "key": "alice/a", "method": "GET"}),
+            "bucket",
+        ),
+        (
+            json!({"bucket": "ab", "key": "alice/a", "method": "GET"}),
+            "bucket",
+        ),
+        (
+            json!({"bucket": "192.168.0.1", "key": "alice/a", "method": "GET"}),
+            "bucket",
+        ),
         (json!({"bucket": BUCKET, "key": "", "method": "GET"}), "key"),
-        (json!({"bucket": BUCKET, "key": "/alice/a", "method": "GET"}), "key"),
-        (json!({"bucket": BUCKET, "key": "alice/../bob/a", "method": "GET"}), "key"),
-        (json!({"bucket": BUCKET, "key": "alice/./a", "method": "GET"}), "key"),
-        (json!({"bucket": BUCKET, "key": "alice/a\u{0}b", "method": "GET"}), "key"),
-        (json!({"bucket": BUCKET, "key": "alice/a\nb", "method": "GET"}), "key"),
-        (json!({"bucket": BUCKET, "key": long_key, "method": "GET"}), "key"),
+        (
+            json!({"bucket": BUCKET, "key": "/alice/a", "method": "GET"}),
+            "key",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/../bob/a", "method": "GET"}),
+            "key",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/./a", "method": "GET"}),
+            "key",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a\u{0}b", "method": "GET"}),
+            "key",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a\nb", "method": "GET"}),
+            "key",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": long_key, "method": "GET"}),
+            "key",
+        ),
         (json!({"bucket": BUCKET, "key": 7, "method": "GET"}), "key"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "expires_in": 0}), "expires_in"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "expires_in": -5}), "expires_in"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "expires_in": 604801}), "expires_in"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "expires_in": "900"}), "expires_in"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "content_length": 3}), "content_length"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "checksum_sha256": "x"}), "checksum_sha256"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "metadata": {}}), "metadata"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "if_none_match": true}), "if_none_match"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "version_id": "v1"}), "version_id"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "content_length": -1}), "content_length"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "checksum_sha256": "AAAA"}), "checksum_sha256"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "checksum_sha256": "not base64!"}), "checksum_sha256"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "content_type": "text/plain\r\nx: y"}), "content_type"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "content_type": ""}), "content_type"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "content_type": "ünï"}), "content_type"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "metadata": {"bad name": "v"}}), "metadata.bad name"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "metadata": {"a": "x\ny"}}), "metadata.a"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "metadata": {"A": "1", "a": "2"}}), "metadata.a"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "metadata": {"big": "v".repeat(2100)}}), "metadata"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "metadata": {"n": 1}}), "metadata"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "if_none_match": "yes"}), "if_none_match"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "acl": "public-read"}), "acl"),
-        (json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "version_id": ""}), "version_id"),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "expires_in": 0}),
+            "expires_in",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "expires_in": -5}),
+            "expires_in",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "expires_in": 604801}),
+            "expires_in",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "expires_in": "900"}),
+            "expires_in",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "content_length": 3}),
+            "content_length",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "checksum_sha256": "x"}),
+            "checksum_sha256",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "metadata": {}}),
+            "metadata",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "if_none_match": true}),
+            "if_none_match",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "version_id": "v1"}),
+            "version_id",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "content_length": -1}),
+            "content_length",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "checksum_sha256": "AAAA"}),
+            "checksum_sha256",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "checksum_sha256": "not base64!"}),
+            "checksum_sha256",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "content_type": "text/plain\r\nx: y"}),
+            "content_type",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "content_type": ""}),
+            "content_type",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "content_type": "ünï"}),
+            "content_type",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "metadata": {"bad name": "v"}}),
+            "metadata.bad name",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "metadata": {"a": "x\ny"}}),
+            "metadata.a",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "metadata": {"A": "1", "a": "2"}}),
+            "metadata.a",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "metadata": {"big": "v".repeat(2100)}}),
+            "metadata",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "metadata": {"n": 1}}),
+            "metadata",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "if_none_match": "yes"}),
+            "if_none_match",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "PUT", "acl": "public-read"}),
+            "acl",
+        ),
+        (
+            json!({"bucket": BUCKET, "key": "alice/a", "method": "GET", "version_id": ""}),
+            "version_id",
+        ),
         (json!([1, 2, 3]), "invalid JSON body"),
         (json!("just a string"), "invalid JSON body"),
     ];
@@ -75,9 +174,15 @@ async fn invalid_fields_are_400_naming_the_field() {
         assert_eq!(status, 400, "{body}: {problem}");
         assert_eq!(problem["code"], "invalid_request", "{body}");
         let detail = problem["detail"].as_str().unwrap();
-        assert!(detail.contains(field), "{body}: detail {detail:?} should name {field:?}");
+        assert!(
+            detail.contains(field),
+            "{body}: detail {detail:?} should name {field:?}"
+        );
     }
-    assert!(app.audit_rows().await.is_empty(), "invalid requests reach no decision");
+    assert!(
+        app.audit_rows().await.is_empty(),
+        "invalid requests reach no decision"
+    );
 }
 
 #[tokio::test]
@@ -93,15 +198,41 @@ async fn malformed_non_json_and_oversized_bodies() {
             .body(body)
             .send()
     };
-    let (status, body, _) = problem(send("application/json", b"{\"bucket\": ".to_vec()).await.unwrap()).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_request")));
-    let (status, body, _) = problem(send("application/json", b"\xff\xfe".to_vec()).await.unwrap()).await;
-    assert_eq!((status, body["code"].as_str()), (400, Some("invalid_request")));
+    let (status, body, _) = problem(
+        send("application/json", b"{\"bucket\": ".to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let (status, body, _) = problem(
+        send("application/json", b"\xff\xfe".to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
     let (status, body, _) = problem(send("text/plain", b"{}".to_vec()).await.unwrap()).await;
-    assert_eq!((status, body["code"].as_str()), (415, Some("unsupported_media_type")));
-    let huge = format!(r#"{{"bucket":"uploads","key":"{}","method":"GET"}}"#, "k".repeat(70_000));
-    let (status, body, _) = problem(send("application/json", huge.into_bytes()).await.unwrap()).await;
-    assert_eq!((status, body["code"].as_str()), (413, Some("payload_too_large")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let huge = format!(
+        r#"{{"bucket":"uploads","key":"{}","method":"GET"}}"#,
+        "k".repeat(70_000)
+    );
+    let (status, body, _) =
+        problem(send("application/json", huge.into_bytes()).await.unwrap()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
 }
 
 #[tokio::test]
@@ -128,7 +259,10 @@ async fn bad_tokens_are_401_with_www_authenticate() {
         let (status, problem, headers) = problem(request.send().await.unwrap()).await;
         assert_eq!(status, 401, "{name}");
         assert_eq!(problem["code"], "invalid_token", "{name}");
-        assert_eq!(headers["www-authenticate"], r#"Bearer error="invalid_token""#, "{name}");
+        assert_eq!(
+            headers["www-authenticate"], r#"Bearer error="invalid_token""#,
+            "{name}"
+        );
         // The same answer for every failure: the reason is for the log only.
         assert_eq!(problem["detail"], "invalid token", "{name}");
     }
