@@ -2,6 +2,7 @@
 //! implementations, and the group-commit [`AuditWriter`] through which every row is
 //! written. A URL leaves the process only after its row has committed (DESIGN §1 rule 1).
 
+mod filters;
 mod postgres;
 mod sqlite;
 mod writer;
@@ -16,6 +17,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use filters::{AuditFilters, DEFAULT_PAGE, InvalidFilter};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use writer::{AuditWriter, WriterSettings};

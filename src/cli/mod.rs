@@ -1,5 +1,6 @@
 //! The command line (DESIGN §8): `serve`, `dev`, `migrate`, `token`.
 
+mod audit;
 mod dev;
 
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub enum Command {
     Migrate,
     /// Mint a token for an HS issuer of the configuration (development and tests).
     Token(TokenArgs),
+    /// Read the audit log named in the configuration (filters as GET /audit).
+    Audit(audit::AuditArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,6 +79,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Dev(args) => dev::run(cli.config, args).await,
         Command::Migrate => migrate(cli.config).await,
         Command::Token(args) => token(cli.config, args),
+        Command::Audit(args) => match Config::load(cli.config.as_deref()) {
+            Ok(config) => audit::run(&config, args).await,
+            Err(error) => Err(error.into()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

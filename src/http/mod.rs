@@ -1,6 +1,8 @@
 //! HTTP: the application state, the one route table with its middleware stack, and
 //! `serve`, which runs until shutdown and then flushes the audit writer.
 
+mod audit;
+mod authorize;
 mod extract;
 mod middleware;
 mod ops;
@@ -68,6 +70,7 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let routes = Router::new()
         .route("/presign", post(presign::presign))
+        .route("/audit", get(audit::query_audit))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/openapi.yaml", get(ops::openapi))

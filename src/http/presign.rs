@@ -11,11 +11,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{AppJson, AppState, ClientInfo, Settings};
-use crate::audit::{AuditEvent, Outcome, signature_fingerprint};
-use crate::auth::Principal;
+use super::authorize::{Caller, RequestFacts};
+use super::{AppJson, AppState, Settings};
+use crate::audit::{Outcome, signature_fingerprint};
 use crate::error::ApiError;
-use crate::policy::{self, Decision, Denial};
 use crate::presign::{BucketName, GetOptions, ObjectKey, Operation, PresignRequest, PutOptions};
 
 /// User-defined metadata S3 accepts in total (names and values), in bytes.
@@ -63,114 +62,49 @@ pub struct PresignResponse {
 
 pub async fn presign(
     State(state): State<AppState>,
-    principal: Principal,
-    client: ClientInfo,
-    request_id: RequestId,
+    caller: Caller,
     AppJson(body): AppJson<PresignBody>,
 ) -> Result<Json<PresignResponse>, ApiError> {
     let request = validate(body, &state.settings)?;
     let action = request.operation.action();
     let resource = format!("arn:aws:s3:::{}/{}", request.bucket, request.key);
-
     let (content_type, content_length) = match &request.operation {
         Operation::Put(put) => (put.content_type.as_deref(), put.content_length),
         Operation::Get(get) => (get.response_content_type.as_deref(), None),
     };
-    let context = policy::Context {
-        claims: &principal.claims,
-        issuer: &principal.issuer,
-        source_ip: client.ip,
-        current_time: OffsetDateTime::now_utc(),
+    let facts = RequestFacts {
         method: Some(request.operation.method()),
         content_type,
         content_length,
         expires_in: Some(u64::from(request.expires_in)),
     };
-    let decision = state.policy.load().evaluate(&policy::Request {
-        action,
-        resource: &resource,
-        context: &context,
-    });
+    let mut event = caller.audit_event(request.audit_id, action, signed_options(&request));
+    event.bucket = Some(request.bucket.to_string());
+    event.key = Some(request.key.to_string());
+    let (statement, mut event) = caller.authorize(&state, &resource, facts, event).await?;
 
-    let mut event = AuditEvent {
-        id: request.audit_id,
-        time: OffsetDateTime::now_utc(),
-        request_id: request_id.0,
-        outcome: Outcome::Denied,
-        reason: None,
-        issuer: principal.issuer.clone(),
-        subject: principal.subject.clone(),
-        client_ip: client.ip.map(|ip| ip.to_string()),
-        user_agent: client.user_agent,
-        action: action.to_owned(),
-        bucket: Some(request.bucket.to_string()),
-        key: Some(request.key.to_string()),
-        expires_at: None,
-        expires_in: None,
-        statement: None,
-        signature_sha256: None,
-        request: signed_options(&request),
-    };
-
-    match decision {
-        Decision::Deny(denial) => {
-            let why = match &denial {
-                Denial::Explicit { statement } => {
-                    event.statement = Some(statement.clone());
-                    "explicit deny"
-                }
-                Denial::NoStatementAllows => "no statement allows",
-            };
-            event.reason = Some(why.to_owned());
-            state.audit.record(event).await?;
-            Err(ApiError::AccessDenied(format!(
-                "{action} on {resource}: {why}"
-            )))
+    let signed = state.presigner.presign(&request).await.map_err(|error| {
+        if error.is_credentials() {
+            ApiError::CredentialsUnavailable(error)
+        } else {
+            ApiError::internal(error)
         }
-        Decision::Allow { statement } => {
-            let signed = state.presigner.presign(&request).await.map_err(|error| {
-                if error.is_credentials() {
-                    ApiError::CredentialsUnavailable(error)
-                } else {
-                    ApiError::internal(error)
-                }
-            })?;
-            event.outcome = Outcome::Issued;
-            event.statement = Some(statement);
-            event.expires_at = Some(signed.expires_at);
-            event.expires_in = Some(signed.expires_in as i64);
-            event.signature_sha256 = Some(signature_fingerprint(&signed.signature));
-            // The URL is released only after its row is durable (DESIGN §1 rule 1).
-            state.audit.record(event).await?;
-            Ok(Json(PresignResponse {
-                url: signed.url,
-                method: signed.method,
-                headers: signed.headers,
-                expires_at: signed.expires_at,
-                expires_in: signed.expires_in,
-                audit_id: request.audit_id,
-            }))
-        }
-    }
-}
-
-/// The request id set by the middleware stack.
-pub struct RequestId(pub String);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestId {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        let id = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        Ok(Self(id.to_owned()))
-    }
+    })?;
+    event.outcome = Outcome::Issued;
+    event.statement = Some(statement);
+    event.expires_at = Some(signed.expires_at);
+    event.expires_in = Some(signed.expires_in as i64);
+    event.signature_sha256 = Some(signature_fingerprint(&signed.signature));
+    // The URL is released only after its row is durable (DESIGN §1 rule 1).
+    state.audit.record(event).await?;
+    Ok(Json(PresignResponse {
+        url: signed.url,
+        method: signed.method,
+        headers: signed.headers,
+        expires_at: signed.expires_at,
+        expires_in: signed.expires_in,
+        audit_id: request.audit_id,
+    }))
 }
 
 /// What the audit row keeps of the request: the signed options, metadata names only.

@@ -131,3 +131,99 @@ async fn pages_return_every_row_once_newest_first_and_filters_apply() {
         leaked["audit_id"].as_str().unwrap()
     );
 }
+
+#[tokio::test]
+async fn get_audit_needs_the_policy_action_and_is_itself_audited() {
+    let app = TestApp::start().await;
+    let alice = app.token("alice");
+    let ops = app.token_with("olga", json!({"groups": ["dev", "ops"]}));
+    let put = app
+        .presign_ok(
+            &alice,
+            json!({"bucket": BUCKET, "key": "alice/leak.txt", "method": "PUT"}),
+        )
+        .await;
+    let signature = query_param(put["url"].as_str().unwrap(), "X-Amz-Signature").unwrap();
+
+    let get = |token: &str, query: &str| {
+        app.http
+            .get(format!("{}/audit{query}", app.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let refused = get(&alice, "").await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let problem: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("presign:QueryAudit")
+    );
+
+    let found = get(&ops, &format!("?signature={}", urlencode(&signature)))
+        .await
+        .unwrap();
+    assert_eq!(found.status(), 200);
+    let page: serde_json::Value = found.json().await.unwrap();
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{page}");
+    assert_eq!(events[0]["subject"], "alice");
+    assert_eq!(events[0]["key"], "alice/leak.txt");
+    assert_eq!(events[0]["id"], put["audit_id"]);
+    assert!(page["next_cursor"].is_null());
+
+    // Both reads are in the log, the denied and the allowed, without the signature.
+    let rows = app.audit_rows().await;
+    let queries: Vec<_> = rows
+        .iter()
+        .filter(|row| row.action == "presign:QueryAudit")
+        .collect();
+    assert_eq!(queries.len(), 2);
+    assert!(
+        queries
+            .iter()
+            .any(|row| row.subject == "alice" && row.outcome == Outcome::Denied)
+    );
+    assert!(
+        queries
+            .iter()
+            .any(|row| row.subject == "olga" && row.outcome == Outcome::Issued)
+    );
+    let dump = serde_json::to_string(&rows).unwrap();
+    assert!(!dump.contains(&signature));
+}
+
+#[tokio::test]
+async fn get_audit_rejects_bad_filters_by_name() {
+    let app = TestApp::start().await;
+    let ops = app.token_with("olga", json!({"groups": ["ops"]}));
+    for (query, field) in [
+        ("?since=yesterday", "since"),
+        ("?limit=0", "limit"),
+        ("?limit=5000", "limit"),
+        ("?limit=ten", "limit"),
+        ("?outcome=maybe", "outcome"),
+        ("?cursor=garbage", "cursor"),
+        ("?colour=blue", "colour"),
+    ] {
+        let response = app
+            .http
+            .get(format!("{}/audit{query}", app.base))
+            .bearer_auth(&ops)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "invalid_request");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(field),
+            "{query}: {problem}"
+        );
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}

@@ -1,0 +1,169 @@
+//! [`AuditFilters`]: the filters ops give to `GET /audit` (query string) and to
+//! `presignd audit` (flags), validated once into an [`AuditQuery`].
+
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{AuditQuery, Cursor, MAX_PAGE, Outcome, signature_fingerprint};
+
+/// Rows per page when the caller names no limit.
+pub const DEFAULT_PAGE: u32 = 100;
+
+/// Every filter as text, as it arrives; all optional.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilters {
+    /// Rows at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Rows before this time (RFC 3339).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// The token subject.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// The token issuer.
+    #[arg(long)]
+    pub issuer: Option<String>,
+    #[arg(long)]
+    pub bucket: Option<String>,
+    /// Keys starting with this text (case-sensitive).
+    #[arg(long)]
+    pub key_prefix: Option<String>,
+    /// s3:GetObject, s3:PutObject or presign:QueryAudit.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// issued or denied.
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// The X-Amz-Signature of a URL: finds whom it was issued to.
+    #[arg(long)]
+    pub signature: Option<String>,
+    /// Rows per page, 1..=1000 (default 100).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// The next_cursor of the previous page.
+    #[arg(long)]
+    pub cursor: Option<String>,
+}
+
+/// A filter that cannot be used; the text names it.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct InvalidFilter {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidFilter {
+    InvalidFilter {
+        field,
+        reason: reason.into(),
+    }
+}
+
+fn time(
+    field: &'static str,
+    text: &Option<String>,
+) -> Result<Option<OffsetDateTime>, InvalidFilter> {
+    text.as_deref()
+        .map(|t| {
+            OffsetDateTime::parse(t, &Rfc3339)
+                .map_err(|_| invalid(field, "must be an RFC 3339 time"))
+        })
+        .transpose()
+}
+
+impl AuditFilters {
+    /// Validates every filter. The signature is hashed here: only its fingerprint goes on.
+    pub fn to_query(&self) -> Result<AuditQuery, InvalidFilter> {
+        let outcome = match self.outcome.as_deref() {
+            None => None,
+            Some("issued") => Some(Outcome::Issued),
+            Some("denied") => Some(Outcome::Denied),
+            Some(_) => return Err(invalid("outcome", "must be issued or denied")),
+        };
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(invalid("limit", format!("must be in 1..={MAX_PAGE}")));
+        }
+        let cursor = self
+            .cursor
+            .as_deref()
+            .map(|c| {
+                Cursor::decode(c)
+                    .ok_or_else(|| invalid("cursor", "is not a cursor this service issued"))
+            })
+            .transpose()?;
+        let non_empty = |field: &'static str, value: &Option<String>| match value {
+            Some(v) if v.is_empty() => Err(invalid(field, "must not be empty")),
+            other => Ok(other.clone()),
+        };
+        Ok(AuditQuery {
+            since: time("since", &self.since)?,
+            until: time("until", &self.until)?,
+            subject: non_empty("subject", &self.subject)?,
+            issuer: non_empty("issuer", &self.issuer)?,
+            bucket: non_empty("bucket", &self.bucket)?,
+            key_prefix: non_empty("key_prefix", &self.key_prefix)?,
+            action: non_empty("action", &self.action)?,
+            outcome,
+            signature_sha256: non_empty("signature", &self.signature)?
+                .map(|s| signature_fingerprint(&s)),
+            limit,
+            cursor,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_are_validated_and_the_signature_hashed() {
+        let filters = AuditFilters {
+            since: Some("2026-11-01T00:00:00Z".into()),
+            outcome: Some("denied".into()),
+            signature: Some("abc".into()),
+            ..AuditFilters::default()
+        };
+        let query = filters.to_query().unwrap();
+        assert_eq!(query.outcome, Some(Outcome::Denied));
+        assert_eq!(query.limit, DEFAULT_PAGE);
+        assert_eq!(
+            query.signature_sha256.as_deref(),
+            Some(signature_fingerprint("abc").as_str())
+        );
+        let bad = [
+            AuditFilters {
+                since: Some("yesterday".into()),
+                ..Default::default()
+            },
+            AuditFilters {
+                outcome: Some("maybe".into()),
+                ..Default::default()
+            },
+            AuditFilters {
+                limit: Some(0),
+                ..Default::default()
+            },
+            AuditFilters {
+                limit: Some(1001),
+                ..Default::default()
+            },
+            AuditFilters {
+                cursor: Some("nope".into()),
+                ..Default::default()
+            },
+            AuditFilters {
+                subject: Some(String::new()),
+                ..Default::default()
+            },
+        ];
+        for filters in bad {
+            assert!(filters.to_query().is_err(), "{filters:?}");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! `presignd audit`: reads the audit store named in the configuration, with the filters of
+//! `GET /audit`, as a terminal table, JSON lines or CSV; `--follow` keeps printing new rows.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::time::Duration;
+
+use crate::app::{StartupError, open_audit_store};
+use crate::audit::{AuditEvent, AuditFilters, AuditQuery, read_page};
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub filters: AuditFilters,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Keep running and print rows as they arrive (oldest first).
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// How often `--follow` looks for new rows.
+const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
+
+pub async fn run(config: &Config, args: AuditArgs) -> Result<(), StartupError> {
+    let query = args.filters.to_query().map_err(|e| StartupError::Io {
+        what: "filter".into(),
+        error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+    })?;
+    let store = open_audit_store(config).await?;
+    let page = read_page(store.as_ref(), &query).await?;
+    let mut out = Output::new(args.format);
+    // Newest first on a page; a terminal reads best oldest first, like a log.
+    let mut rows = page.events;
+    rows.reverse();
+    out.rows(&rows);
+    if let Some(cursor) = &page.next_cursor
+        && !args.follow
+    {
+        eprintln!("more rows: --cursor {cursor}");
+    }
+    if !args.follow {
+        return Ok(());
+    }
+    // Follow: newer rows than the newest seen. Rows committed in the same microsecond
+    // are told apart by id.
+    let mut seen: HashSet<uuid::Uuid> = rows.iter().map(|event| event.id).collect();
+    let mut since = rows.last().map(|event| event.time).or(query.since);
+    loop {
+        tokio::time::sleep(FOLLOW_INTERVAL).await;
+        let fresh = store
+            .query(&AuditQuery {
+                since,
+                cursor: None,
+                limit: crate::audit::MAX_PAGE,
+                ..query.clone()
+            })
+            .await?;
+        let mut fresh: Vec<AuditEvent> = fresh
+            .into_iter()
+            .filter(|event| !seen.contains(&event.id))
+            .collect();
+        fresh.reverse();
+        if let Some(newest) = fresh.last() {
+            since = Some(newest.time);
+        }
+        seen = fresh.iter().map(|event| event.id).collect();
+        out.rows(&fresh);
+    }
+}
+
+struct Output {
+    format: Format,
+    csv_header_written: bool,
+}
+
+impl Output {
+    fn new(format: Format) -> Self {
+        Self {
+            format,
+            csv_header_written: false,
+        }
+    }
+
+    fn rows(&mut self, events: &[AuditEvent]) {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        match self.format {
+            Format::Json => {
+                for event in events {
+                    let _ = writeln!(out, "{}", serde_json::to_string(event).unwrap_or_default());
+                }
+            }
+            Format::Csv => {
+                let mut writer = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .from_writer(out);
+                if !self.csv_header_written {
+                    let _ = writer.write_record(COLUMNS);
+                    self.csv_header_written = true;
+                }
+                for event in events {
+                    let _ = writer.write_record(cells(event));
+                }
+                let _ = writer.flush();
+            }
+            Format::Table => {
+                let _ = write!(out, "{}", table(events));
+            }
+        }
+        let _ = std::io::stdout().flush();
+    }
+}
+
+const COLUMNS: [&str; 10] = [
+    "time",
+    "outcome",
+    "subject",
+    "issuer",
+    "action",
+    "bucket",
+    "key",
+    "expires_at",
+    "statement",
+    "id",
+];
+
+fn cells(event: &AuditEvent) -> [String; 10] {
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    };
+    [
+        rfc3339(event.time),
+        match &event.reason {
+            Some(reason) => format!("{} ({reason})", event.outcome.as_str()),
+            None => event.outcome.as_str().to_owned(),
+        },
+        event.subject.clone(),
+        event.issuer.clone(),
+        event.action.clone(),
+        event.bucket.clone().unwrap_or_default(),
+        event.key.clone().unwrap_or_default(),
+        event.expires_at.map(rfc3339).unwrap_or_default(),
+        event.statement.clone().unwrap_or_default(),
+        event.id.to_string(),
+    ]
+}
+
+/// Columns padded to their widest cell; a key longer than 60 characters is cut with `…`
+/// so rows stay one line (the full key is in `--format json`).
+fn table(events: &[AuditEvent]) -> String {
+    const MAX_CELL: usize = 60;
+    let rows: Vec<[String; 10]> = events
+        .iter()
+        .map(|event| {
+            cells(event).map(|cell| {
+                if cell.chars().count() > MAX_CELL {
+                    let cut: String = cell.chars().take(MAX_CELL - 1).collect();
+                    format!("{cut}…")
+                } else {
+                    cell
+                }
+            })
+        })
+        .collect();
+    let mut widths = COLUMNS.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (cell, width) in cells.zip(widths) {
+            text.push_str(cell);
+            text.extend(std::iter::repeat_n(
+                ' ',
+                width.saturating_sub(cell.chars().count()) + 2,
+            ));
+        }
+        text.trim_end().to_owned() + "\n"
+    };
+    let mut text = String::new();
+    if !rows.is_empty() {
+        text.push_str(&line(&mut COLUMNS.iter().copied()));
+    }
+    for row in &rows {
+        text.push_str(&line(&mut row.iter().map(String::as_str)));
+    }
+    text
+}
