@@ -5,11 +5,42 @@ use std::collections::HashSet;
 use presignd::audit::{AuditQuery, Outcome, read_page, signature_fingerprint};
 use serde_json::json;
 
-use crate::harness::{BUCKET, TestApp, query_param};
+use crate::harness::{BUCKET, Backend, Options, TestApp, postgres_url, query_param};
 
 #[tokio::test]
-async fn concurrent_presigns_get_exactly_one_row_each() {
-    let app = std::sync::Arc::new(TestApp::start().await);
+async fn concurrent_presigns_get_exactly_one_row_each_sqlite() {
+    concurrent_presigns_get_exactly_one_row_each(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn concurrent_presigns_get_exactly_one_row_each_postgres() {
+    if postgres_url().is_some() {
+        concurrent_presigns_get_exactly_one_row_each(Backend::Postgres(None)).await;
+    }
+}
+
+#[tokio::test]
+async fn pages_filters_and_signature_lookup_sqlite() {
+    pages_return_every_row_once_newest_first_and_filters_apply(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn pages_filters_and_signature_lookup_postgres() {
+    if postgres_url().is_some() {
+        pages_return_every_row_once_newest_first_and_filters_apply(Backend::Postgres(None)).await;
+    }
+}
+
+async fn start(backend: Backend) -> TestApp {
+    TestApp::start_with(Options {
+        backend,
+        ..Options::default()
+    })
+    .await
+}
+
+pub async fn concurrent_presigns_get_exactly_one_row_each(backend: Backend) {
+    let app = std::sync::Arc::new(start(backend).await);
     let token = app.token("alice");
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -36,9 +67,8 @@ async fn concurrent_presigns_get_exactly_one_row_each() {
     assert_eq!(stored, ids);
 }
 
-#[tokio::test]
-async fn pages_return_every_row_once_newest_first_and_filters_apply() {
-    let app = TestApp::start().await;
+async fn pages_return_every_row_once_newest_first_and_filters_apply(backend: Backend) {
+    let app = start(backend).await;
     let alice = app.token("alice");
     let bob = app.token("bob");
     let mut leaked = None;

@@ -34,8 +34,17 @@ pub const POLICY: &str = r#"{
   ]
 }"#;
 
+/// Which audit store the app writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// A fresh database on the PostgreSQL at `PRESIGND_TEST_POSTGRES_URL`, or this URL.
+    Postgres(Option<String>),
+}
+
 /// What a test may change before the app starts.
 pub struct Options {
+    pub backend: Backend,
     pub policy: String,
     /// Extra TOML merged over the test configuration.
     pub config: String,
@@ -46,6 +55,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            backend: Backend::Sqlite,
             policy: POLICY.into(),
             config: String::new(),
             credentials_expiry: None,
@@ -59,6 +69,8 @@ pub struct TestApp {
     pub store: Arc<dyn AuditStore>,
     pub s3: LocalS3,
     pub dir: tempfile::TempDir,
+    /// The audit store's URL.
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -77,6 +89,13 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let database_url = match &options.backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("audit.db").display()),
+            Backend::Postgres(Some(url)) => url.clone(),
+            Backend::Postgres(None) => fresh_postgres_database()
+                .await
+                .expect("Backend::Postgres needs PRESIGND_TEST_POSTGRES_URL; check postgres_available() first"),
+        };
         let policy_file = dir.path().join("policy.json");
         std::fs::write(&policy_file, &options.policy).unwrap();
         let base_toml = format!(
@@ -94,11 +113,10 @@ impl TestApp {
             endpoint_url = "{endpoint}"
             force_path_style = true
             [audit]
-            database_url = "sqlite://{db}"
+            database_url = "{database_url}"
             "#,
             policy = policy_file.display(),
             endpoint = s3.endpoint,
-            db = dir.path().join("audit.db").display(),
         );
         let config = Config::from_figment(
             Figment::from(Toml::string(DEFAULT_TOML))
@@ -129,6 +147,7 @@ impl TestApp {
             store,
             s3,
             dir,
+            database_url,
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -241,4 +260,116 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .query_pairs()
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
+}
+
+/// The PostgreSQL the tests may use, from `PRESIGND_TEST_POSTGRES_URL`. Without it the
+/// PostgreSQL tests are skipped, and say so loudly (CI always sets it).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("PRESIGND_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            eprintln!(
+                "SKIPPED: PostgreSQL test; set PRESIGND_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it"
+            );
+            None
+        }
+    }
+}
+
+/// Creates an empty database and returns its URL. Test databases older than an hour
+/// (their names carry a UUIDv7) are dropped on the way, so runs leave nothing behind.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let admin_url = postgres_url()?;
+    let admin = sqlx::PgPool::connect(&admin_url)
+        .await
+        .expect("PRESIGND_TEST_POSTGRES_URL is set but PostgreSQL does not answer");
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'presignd_test_%'")
+            .fetch_all(&admin)
+            .await
+            .unwrap();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for name in names {
+        let stale = uuid::Uuid::parse_str(name.trim_start_matches("presignd_test_"))
+            .ok()
+            .and_then(|id| id.get_timestamp())
+            .map(|ts| {
+                let (secs, _) = ts.to_unix();
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs) < hour_ago
+            })
+            .unwrap_or(false);
+        if stale {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+            )))
+            .execute(&admin)
+            .await;
+        }
+    }
+    let name = format!("presignd_test_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&name);
+    Some(url.to_string())
+}
+
+/// A TCP forwarder between the app and its database, so a test can cut the database
+/// off (`stop`) and bring it back (`resume`) without touching the server others share.
+pub struct TcpProxy {
+    pub address: std::net::SocketAddr,
+    target: std::net::SocketAddr,
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Self {
+            address: listener.local_addr().unwrap(),
+            target,
+            tasks: Arc::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let target = self.target;
+        let tasks = self.tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let connection = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(connection);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Refuses new connections and cuts the open ones, as a dead server would.
+    pub fn stop(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    /// Accepts again on the same address.
+    pub async fn resume(&self) {
+        let listener = TcpListener::bind(self.address).await.unwrap();
+        self.serve(listener);
+    }
+
+    /// `url` with its host and port replaced by this proxy's.
+    pub fn route(&self, url: &str) -> String {
+        let mut url = url::Url::parse(url).unwrap();
+        url.set_ip_host(self.address.ip()).unwrap();
+        url.set_port(Some(self.address.port())).unwrap();
+        url.to_string()
+    }
 }
