@@ -69,8 +69,6 @@ pub struct TestApp {
     pub store: Arc<dyn AuditStore>,
     pub s3: LocalS3,
     pub dir: tempfile::TempDir,
-    /// The audit store's URL.
-    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -147,7 +145,6 @@ impl TestApp {
             store,
             s3,
             dir,
-            database_url,
             shutdown: Some(shutdown),
             server: Some(server),
         }

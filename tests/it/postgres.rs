@@ -82,7 +82,6 @@ async fn a_role_without_insert_gets_503_and_recovers_without_restart() {
         !keys.contains(&"alice/2".to_owned()),
         "the refused request left no row"
     );
-    drop(admin_url);
 }
 
 #[tokio::test]
