@@ -91,14 +91,21 @@ impl ApiError {
 }
 
 /// The problem+json body (RFC 9457) with presignd's `code` and `request_id` extensions.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `urn:presignd:problem:{code}`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The HTTP status's reason phrase.
     pub title: &'static str,
+    /// The HTTP status code, as in the status line.
     pub status: u16,
+    /// What went wrong, for people; names the field at fault. Never internal error text.
     pub detail: String,
+    /// The stable machine-readable code.
+    #[schema(value_type = crate::http::openapi::ProblemCode)]
     pub code: &'static str,
+    /// The `x-request-id` of the request, to find it in the logs.
     pub request_id: String,
 }
 

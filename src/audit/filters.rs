@@ -11,40 +11,53 @@ use super::{AuditQuery, Cursor, MAX_PAGE, Outcome, signature_fingerprint};
 pub const DEFAULT_PAGE: u32 = 100;
 
 /// Every filter as text, as it arrives; all optional.
-#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[derive(Debug, Clone, Default, Deserialize, clap::Args, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilters {
     /// Rows at or after this time (RFC 3339).
     #[arg(long)]
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Rows before this time (RFC 3339).
     #[arg(long)]
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// The token subject.
     #[arg(long)]
+    #[param(min_length = 1)]
     pub subject: Option<String>,
     /// The token issuer.
     #[arg(long)]
+    #[param(min_length = 1)]
     pub issuer: Option<String>,
+    /// The bucket name.
     #[arg(long)]
+    #[param(min_length = 1)]
     pub bucket: Option<String>,
     /// Keys starting with this text (case-sensitive).
     #[arg(long)]
+    #[param(min_length = 1)]
     pub key_prefix: Option<String>,
     /// s3:GetObject, s3:PutObject or presign:QueryAudit.
     #[arg(long)]
+    #[param(min_length = 1)]
     pub action: Option<String>,
     /// issued or denied.
     #[arg(long)]
+    #[param(value_type = Option<Outcome>)]
     pub outcome: Option<String>,
     /// The X-Amz-Signature of a URL: finds whom it was issued to.
     #[arg(long)]
+    #[param(min_length = 1)]
     pub signature: Option<String>,
     /// Rows per page, 1..=1000 (default 100).
     #[arg(long)]
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The next_cursor of the previous page.
     #[arg(long)]
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
 }
 

@@ -23,7 +23,7 @@ pub use sqlite::SqliteStore;
 pub use writer::{AuditWriter, WriterSettings};
 
 /// Whether a URL was issued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Issued,
@@ -48,24 +48,33 @@ impl Outcome {
 }
 
 /// One audit row (DESIGN §6). Holds no secret: only a fingerprint of the signature.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "One audit row: a presign decision (issued or denied) or an audit query. Holds no secret: only a fingerprint of the signature."
+)]
 pub struct AuditEvent {
     /// UUIDv7, made before signing; also the URL's `x-presignd-id`.
     pub id: Uuid,
+    /// When the decision was made.
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
+    /// The `x-request-id` of the request.
     pub request_id: String,
     pub outcome: Outcome,
     /// Why it was denied.
     pub reason: Option<String>,
+    /// The token's `iss`.
     pub issuer: String,
+    /// The token's `sub`.
     pub subject: String,
+    /// The client's address (the TCP peer, or `X-Forwarded-For` from a trusted proxy).
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
     /// `s3:GetObject`, `s3:PutObject` or `presign:QueryAudit`.
     pub action: String,
     pub bucket: Option<String>,
     pub key: Option<String>,
+    /// The URL's true expiry.
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
     /// Seconds.
@@ -75,6 +84,7 @@ pub struct AuditEvent {
     /// Hex SHA-256 of the URL's `X-Amz-Signature`.
     pub signature_sha256: Option<String>,
     /// The signed options (content type, length, metadata keys...), or the query's filters.
+    #[schema(value_type = Object)]
     pub request: serde_json::Value,
 }
 
@@ -135,9 +145,11 @@ impl Cursor {
 }
 
 /// A page of events, newest first, and where the next page starts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
+    /// Newest first.
     pub events: Vec<AuditEvent>,
+    /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 

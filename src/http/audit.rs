@@ -14,6 +14,25 @@ use crate::error::ApiError;
 /// The action that reading the log needs.
 pub const QUERY_AUDIT: &str = "presign:QueryAudit";
 
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "audit",
+    summary = "Read the audit log, newest first, a page at a time.",
+    description = "Needs a token that the policy allows `presign:QueryAudit` on `*`. \
+Every query is itself audited. An unknown parameter is a 400 naming it.",
+    security(("bearer" = [])),
+    params(AuditFilters),
+    responses(
+        (status = 200, description = "One page of events and the cursor of the next.", body = AuditPage),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 429, response = super::openapi::TooManyRequests),
+        (status = 500, response = super::openapi::InternalError),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub async fn query_audit(
     State(state): State<AppState>,
     caller: Caller,

@@ -5,6 +5,7 @@ mod audit;
 mod authorize;
 mod extract;
 mod middleware;
+pub(crate) mod openapi;
 mod ops;
 mod presign;
 
@@ -73,7 +74,10 @@ pub fn router(state: AppState) -> Router {
         .route("/audit", get(audit::query_audit))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/openapi.yaml", get(ops::openapi))
+        .route(
+            "/openapi.yaml",
+            get(ops::openapi).with_state(openapi::yaml()),
+        )
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))

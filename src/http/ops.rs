@@ -1,6 +1,8 @@
 //! Operational routes: liveness, readiness, the OpenAPI document, and the fallbacks that
 //! keep unknown paths and methods in problem+json.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -8,15 +10,29 @@ use axum::response::IntoResponse;
 use super::AppState;
 use crate::error::ApiError;
 
-/// The OpenAPI document, served verbatim.
-pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
-
 /// 200 while the process runs.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "ops",
+    summary = "Liveness; 200 while the process runs.",
+    responses((status = 200, description = "Alive.", body = String, content_type = "text/plain"))
+)]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
 /// 200 when the audit store answers and a policy is loaded, else 503.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    summary = "Readiness; 200 when the audit store answers and a policy is loaded.",
+    responses(
+        (status = 200, description = "Ready.", body = String, content_type = "text/plain"),
+        (status = 503, description = "Not ready; the body says why.", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let policy_loaded = state.policy.load().statement_count() > 0;
     match state.audit_store.ping().await {
@@ -29,8 +45,19 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-pub async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML)
+/// The OpenAPI document, generated once when the router is built (`super::openapi::yaml`).
+#[utoipa::path(
+    get,
+    path = "/openapi.yaml",
+    tag = "ops",
+    summary = "This document.",
+    responses((status = 200, description = "The OpenAPI document.", body = String, content_type = "application/yaml"))
+)]
+pub async fn openapi(State(spec): State<Arc<str>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/yaml")],
+        spec.to_string(),
+    )
 }
 
 pub async fn not_found() -> ApiError {

@@ -23,23 +23,55 @@ const MAX_METADATA_BYTES: usize = 2048;
 const MAX_VALUE_BYTES: usize = 1024;
 
 /// The request body, exactly DESIGN §2's fields; anything else is refused by name.
-#[derive(Debug, Deserialize)]
+///
+/// The schema's constraints are looser than [`validate`], never stricter: a body the schema
+/// refuses is always refused by the service too.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    as = PresignRequest,
+    description = "What to sign. Unknown fields, and fields that do not apply to the method, are a 400 naming the field."
+)]
 pub struct PresignBody {
+    /// S3 bucket name (S3 naming rules).
+    #[schema(
+        min_length = 3,
+        max_length = 63,
+        pattern = "^[a-z0-9][a-z0-9.-]*[a-z0-9]$"
+    )]
     pub bucket: String,
+    /// Object key, 1..=1024 bytes of UTF-8; no leading `/`, no `.` or `..` segment,
+    /// no control character.
+    #[schema(min_length = 1, max_length = 1024)]
     pub key: String,
     pub method: HttpMethod,
+    /// Lifetime in seconds; default `s3.default_expires_in`; at most `s3.max_expires_in`.
+    #[schema(minimum = 1, maximum = 604800)]
     pub expires_in: Option<i64>,
+    /// PUT: signed Content-Type. GET: response-content-type override.
+    // This pattern and those below are what `header_value` accepts: printable ASCII, no
+    // space at either end.
+    #[schema(min_length = 1, max_length = 1024, pattern = "^[!-~]([ -~]*[!-~])?$")]
     pub content_type: Option<String>,
+    /// PUT only: signed Content-Length.
     pub content_length: Option<u64>,
+    /// PUT only: base64 of the body's 32-byte SHA-256, signed as x-amz-checksum-sha256.
+    #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
     pub checksum_sha256: Option<String>,
+    /// PUT only: signed x-amz-meta-* headers (names lower-cased).
     pub metadata: Option<BTreeMap<String, String>>,
+    /// PUT only: signed `If-None-Match: *`; the URL can create but never overwrite.
     pub if_none_match: Option<bool>,
+    /// PUT: signed Content-Disposition. GET: response-content-disposition override.
+    #[schema(min_length = 1, max_length = 1024, pattern = "^[!-~]([ -~]*[!-~])?$")]
     pub content_disposition: Option<String>,
+    /// GET only: a specific object version.
+    #[schema(min_length = 1, max_length = 1024, pattern = "^[!-~]([ -~]*[!-~])?$")]
     pub version_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+/// Download or upload.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub enum HttpMethod {
     #[serde(rename = "GET")]
     Get,
@@ -48,18 +80,45 @@ pub enum HttpMethod {
 }
 
 /// The 200 answer: the URL, what to send with it, and when it stops working.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PresignResponse {
+    /// The presigned URL; carries the signed `x-presignd-id` audit id.
     pub url: String,
+    #[schema(value_type = HttpMethod)]
     pub method: String,
     /// Every header the client must send, names in lower case, exact values.
     pub headers: BTreeMap<String, String>,
+    /// True expiry, never later than the signing credentials' own.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    /// Seconds from signing to expires_at.
     pub expires_in: u64,
+    /// UUIDv7 of the audit row.
     pub audit_id: Uuid,
 }
 
+#[utoipa::path(
+    post,
+    path = "/presign",
+    tag = "presign",
+    summary = "Issue a presigned GET or PUT URL.",
+    description = "Checks the caller's token and the policy, signs the URL, and answers only once \
+the audit row has committed. Fields that do not apply to the method are a 400 naming the field.",
+    security(("bearer" = [])),
+    request_body(content = PresignBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The URL, the headers to send with it, and its true expiry.", body = PresignResponse),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, response = super::openapi::Unauthorized),
+        (status = 403, response = super::openapi::Forbidden),
+        (status = 405, response = super::openapi::MethodNotAllowed),
+        (status = 413, response = super::openapi::PayloadTooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 429, response = super::openapi::TooManyRequests),
+        (status = 500, response = super::openapi::InternalError),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub async fn presign(
     State(state): State<AppState>,
     caller: Caller,

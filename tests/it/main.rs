@@ -6,6 +6,7 @@ mod harness;
 mod audit;
 mod cli;
 mod config_files;
+mod openapi;
 mod ops;
 mod postgres;
 mod presign;
