@@ -30,7 +30,12 @@ const MAX_VALUE_BYTES: usize = 1024;
 #[serde(deny_unknown_fields)]
 #[schema(
     as = PresignRequest,
-    description = "What to sign. Unknown fields, and fields that do not apply to the method, are a 400 naming the field."
+    description = "What to sign. Unknown fields, and fields that do not apply to the method, are a 400 naming the field.",
+    // The README's walkthrough request, which `presignd dev` accepts as printed.
+    example = json!({
+        "bucket": "dev", "key": "alice/report.pdf", "method": "PUT",
+        "content_type": "application/pdf", "content_length": 5, "expires_in": 300
+    })
 )]
 pub struct PresignBody {
     /// S3 bucket name (S3 naming rules).
