@@ -43,7 +43,7 @@ trap stop_server EXIT
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 echo "== presignd dev on $base (data in $work)"
-PRESIGND_SERVER__BIND="127.0.0.1:$port" target/debug/presignd dev --data-dir "$work/data" \
+NO_COLOR=1 PRESIGND_SERVER__BIND="127.0.0.1:$port" target/debug/presignd dev --data-dir "$work/data" \
   >"$work/dev.out" 2>"$work/dev.log" &
 server=$!
 
@@ -72,7 +72,11 @@ echo "== schemathesis run ($MAX_EXAMPLES examples per operation and phase)"
 seed_args=()
 [[ -n "${SCHEMATHESIS_SEED:-}" ]] && seed_args=(--seed "$SCHEMATHESIS_SEED")
 status=0
-"$VENV/bin/schemathesis" run "$base/openapi.yaml" \
+# Run from the report folder: schemathesis keeps a crash cache (.schemathesis/) in its
+# working directory, which must stay out of the source tree.
+mkdir -p "$REPORT_DIR"
+root=$PWD
+(cd "$REPORT_DIR" && "$root/$VENV/bin/schemathesis" run "$base/openapi.yaml" \
   --url "$base" \
   --header "Authorization: Bearer $token" \
   --checks all \
@@ -82,8 +86,8 @@ status=0
   --request-timeout 10 \
   --generation-database none \
   --no-color \
-  --report junit --report-dir "$REPORT_DIR" \
-  "${seed_args[@]}" || status=$?
+  --report junit --report-dir . \
+  "${seed_args[@]}") || status=$?
 
 if [[ $status -ne 0 ]]; then
   echo "== schemathesis failed (exit $status); the last lines of the server log:" >&2

@@ -25,12 +25,12 @@ Every query is itself audited. An unknown parameter is a 400 naming it.",
     params(AuditFilters),
     responses(
         (status = 200, description = "One page of events and the cursor of the next.", body = AuditPage),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 429, response = super::openapi::TooManyRequests),
-        (status = 500, response = super::openapi::InternalError),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 400, response = super::openapi::responses::BadRequest),
+        (status = 401, response = super::openapi::responses::Unauthorized),
+        (status = 403, response = super::openapi::responses::Forbidden),
+        (status = 429, response = super::openapi::responses::TooManyRequests),
+        (status = 500, response = super::openapi::responses::InternalError),
+        (status = 503, response = super::openapi::responses::Unavailable),
     )
 )]
 pub async fn query_audit(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Response, Type};
-use utoipa::{Modify, OpenApi, ToResponse, ToSchema};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::Problem;
 
@@ -31,15 +31,15 @@ Every error is RFC 9457 problem+json; every response carries `x-request-id`."
     components(
         schemas(Problem, ProblemCode),
         responses(
-            BadRequest,
-            Unauthorized,
-            Forbidden,
-            MethodNotAllowed,
-            PayloadTooLarge,
-            UnsupportedMediaType,
-            TooManyRequests,
-            InternalError,
-            Unavailable,
+            responses::BadRequest,
+            responses::Unauthorized,
+            responses::Forbidden,
+            responses::MethodNotAllowed,
+            responses::PayloadTooLarge,
+            responses::UnsupportedMediaType,
+            responses::TooManyRequests,
+            responses::InternalError,
+            responses::Unavailable,
         )
     ),
     modifiers(&Conventions),
@@ -83,80 +83,80 @@ pub(crate) enum ProblemCode {
     Internal,
 }
 
-// The error responses, one component each so that every route names the same text. The
-// tuple field is the body; `Conventions` adds `x-request-id` to each.
+/// The error responses, one component each so that every route names the same text. The
+/// tuple field is the body; `Conventions` adds `x-request-id` to each.
+pub(crate) mod responses {
+    #![allow(
+        dead_code,
+        reason = "response and header schemas only: never constructed"
+    )]
 
-/// The body, a field or a query parameter is invalid; `detail` names it (`invalid_request`).
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code, reason = "a response schema only")]
-pub(crate) struct BadRequest(Problem);
+    use utoipa::{ToResponse, ToSchema};
 
-/// The bearer token is missing or invalid (`invalid_token`). The reason is logged, never
-/// sent.
-#[derive(ToResponse)]
-#[response(
-    content_type = "application/problem+json",
-    headers(("www-authenticate" = inline(BearerChallenge), description = "The RFC 6750 challenge."))
-)]
-#[allow(dead_code, reason = "a response schema only")]
-pub(crate) struct Unauthorized(Problem);
+    use crate::error::Problem;
 
-/// The policy denies the action (`access_denied`): `detail` names the action and resource
-/// and says "explicit deny" or "no statement allows"; statement ids go to the audit log only.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code, reason = "a response schema only")]
-pub(crate) struct Forbidden(Problem);
+    /// The body, a field or a query parameter is invalid; `detail` names it (`invalid_request`).
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct BadRequest(Problem);
 
-/// The path exists but not for this method (`invalid_request`).
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code, reason = "a response schema only")]
-pub(crate) struct MethodNotAllowed(Problem);
+    /// The bearer token is missing or invalid (`invalid_token`). The reason is logged, never
+    /// sent.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("www-authenticate" = inline(BearerChallenge), description = "The RFC 6750 challenge."))
+    )]
+    pub(crate) struct Unauthorized(Problem);
 
-/// The body exceeds `server.max_body_bytes` (`payload_too_large`).
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code, reason = "a response schema only")]
-pub(crate) struct PayloadTooLarge(Problem);
+    /// The policy denies the action (`access_denied`): `detail` names the action and resource
+    /// and says "explicit deny" or "no statement allows"; statement ids go to the audit log only.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct Forbidden(Problem);
 
-/// The body is not `application/json` (`unsupported_media_type`).
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code, reason = "a response schema only")]
-pub(crate) struct UnsupportedMediaType(Problem);
+    /// The path exists but not for this method (`invalid_request`).
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct MethodNotAllowed(Problem);
 
-/// The one `WWW-Authenticate` value a 401 carries.
-#[derive(ToSchema)]
-#[allow(dead_code, reason = "a header schema only")]
-enum BearerChallenge {
-    #[schema(rename = r#"Bearer error="invalid_token""#)]
-    InvalidToken,
+    /// The body exceeds `server.max_body_bytes` (`payload_too_large`).
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct PayloadTooLarge(Problem);
+
+    /// The body is not `application/json` (`unsupported_media_type`).
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct UnsupportedMediaType(Problem);
+
+    /// The one `WWW-Authenticate` value a 401 carries.
+    #[derive(ToSchema)]
+    enum BearerChallenge {
+        #[schema(rename = r#"Bearer error="invalid_token""#)]
+        InvalidToken,
+    }
+
+    /// Rate limited (`rate_limited`); retry after `Retry-After` seconds.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("retry-after" = u64, description = "Seconds to wait before retrying."))
+    )]
+    pub(crate) struct TooManyRequests(Problem);
+
+    /// An unexpected failure (`internal`); its cause is logged, never sent.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct InternalError(Problem);
+
+    /// Nothing was issued: the audit store could not commit (`audit_unavailable`), the signing
+    /// credentials are unavailable (`credentials_unavailable`), or the request ran out of time
+    /// (`internal`).
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct Unavailable(Problem);
 }
-
-/// Rate limited (`rate_limited`); retry after `Retry-After` seconds.
-#[derive(ToResponse)]
-#[response(
-    content_type = "application/problem+json",
-    headers(("retry-after" = u64, description = "Seconds to wait before retrying."))
-)]
-#[allow(dead_code, reason = "a response schema only")]
-pub(crate) struct TooManyRequests(Problem);
-
-/// An unexpected failure (`internal`); its cause is logged, never sent.
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code, reason = "a response schema only")]
-pub(crate) struct InternalError(Problem);
-
-/// Nothing was issued: the audit store could not commit (`audit_unavailable`), the signing
-/// credentials are unavailable (`credentials_unavailable`), or the request ran out of time
-/// (`internal`).
-#[derive(ToResponse)]
-#[response(content_type = "application/problem+json")]
-#[allow(dead_code, reason = "a response schema only")]
-pub(crate) struct Unavailable(Problem);
 
 /// What holds for every route, applied once here rather than repeated on each: the bearer
 /// scheme, and `x-request-id` (set by the request-id layers) on every response.

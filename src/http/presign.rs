@@ -113,15 +113,15 @@ the audit row has committed. Fields that do not apply to the method are a 400 na
     request_body(content = PresignBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The URL, the headers to send with it, and its true expiry.", body = PresignResponse),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 405, response = super::openapi::MethodNotAllowed),
-        (status = 413, response = super::openapi::PayloadTooLarge),
-        (status = 415, response = super::openapi::UnsupportedMediaType),
-        (status = 429, response = super::openapi::TooManyRequests),
-        (status = 500, response = super::openapi::InternalError),
-        (status = 503, response = super::openapi::Unavailable),
+        (status = 400, response = super::openapi::responses::BadRequest),
+        (status = 401, response = super::openapi::responses::Unauthorized),
+        (status = 403, response = super::openapi::responses::Forbidden),
+        (status = 405, response = super::openapi::responses::MethodNotAllowed),
+        (status = 413, response = super::openapi::responses::PayloadTooLarge),
+        (status = 415, response = super::openapi::responses::UnsupportedMediaType),
+        (status = 429, response = super::openapi::responses::TooManyRequests),
+        (status = 500, response = super::openapi::responses::InternalError),
+        (status = 503, response = super::openapi::responses::Unavailable),
     )
 )]
 pub async fn presign(
