@@ -47,6 +47,7 @@ pub struct Config {
     pub s3: S3Config,
     pub audit: AuditConfig,
     pub cors: CorsConfig,
+    pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
 }
 
@@ -59,6 +60,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Whole-request deadline, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Requests handled at once; more wait for a slot within the deadline.
+    pub max_concurrent_requests: usize,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trust_forwarded_for: Vec<IpNet>,
 }
@@ -146,6 +149,20 @@ pub struct CorsConfig {
     pub allowed_origins: Vec<String>,
 }
 
+/// Token buckets; a rate of 0 disables that limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second per authenticated caller.
+    pub per_subject_per_second: u32,
+    /// Burst per authenticated caller.
+    pub burst: u32,
+    /// Sustained requests per second per client address, before authentication.
+    pub per_ip_per_second: u32,
+    /// Burst per client address.
+    pub per_ip_burst: u32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
@@ -214,6 +231,25 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError::invalid("server.max_body_bytes", "must be > 0"));
+        }
+        if self.server.max_concurrent_requests == 0 {
+            return Err(ConfigError::invalid(
+                "server.max_concurrent_requests",
+                "must be > 0",
+            ));
+        }
+        let limits = &self.rate_limit;
+        if limits.per_subject_per_second > 0 && limits.burst == 0 {
+            return Err(ConfigError::invalid(
+                "rate_limit.burst",
+                "must be > 0 when per_subject_per_second is set",
+            ));
+        }
+        if limits.per_ip_per_second > 0 && limits.per_ip_burst == 0 {
+            return Err(ConfigError::invalid(
+                "rate_limit.per_ip_burst",
+                "must be > 0 when per_ip_per_second is set",
+            ));
         }
         if self.server.request_timeout_ms == 0 {
             return Err(ConfigError::invalid(

@@ -98,7 +98,12 @@ async fn serve(config_file: Option<PathBuf>) -> Result<(), StartupError> {
     telemetry::init(&config.log);
     let app = App::build(&config, None).await?;
     let listener = bind(&config).await?;
-    tracing::info!(address = %config.server.bind, "presignd listening");
+    // The bound address, not the configured one: port 0 picks a free port.
+    let address = listener.local_addr().map_err(|error| StartupError::Io {
+        what: "server.bind".into(),
+        error,
+    })?;
+    tracing::info!(%address, "presignd listening");
     app.run(listener, shutdown_signal())
         .await
         .map_err(|error| StartupError::Io {

@@ -10,4 +10,5 @@ mod ops;
 mod postgres;
 mod presign;
 mod s3_enforcement;
+mod shutdown;
 mod validation;
