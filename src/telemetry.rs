@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -29,20 +29,108 @@ pub const AUDIT_QUEUE_DEPTH: &str = "presignd_audit_queue_depth";
 /// Audit batches that failed to commit.
 pub const AUDIT_FAILURES: &str = "presignd_audit_batch_failures_total";
 
-/// Installs the global subscriber. Call once, from `main`.
-pub fn init(log: &LogConfig) {
+/// Keeps trace export alive; dropping it flushes what is buffered. Hold it until exit.
+#[must_use]
+pub struct TelemetryGuard {
+    #[cfg(feature = "otel")]
+    tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        #[cfg(feature = "otel")]
+        if let Some(provider) = self.tracer_provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("presignd: flushing traces failed: {error}");
+        }
+    }
+}
+
+/// Installs the global subscriber. Call once, from the command being run.
+pub fn init(log: &LogConfig) -> TelemetryGuard {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match log.format {
-        LogFormat::Json => builder
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match log.format {
+        LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .init(),
-        LogFormat::Pretty => builder.init(),
+            .boxed(),
+        LogFormat::Pretty => fmt.boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(fmt);
+
+    #[cfg(feature = "otel")]
+    {
+        let (otel_layer, tracer_provider) = otel::layer();
+        registry.with(otel_layer).init();
+        TelemetryGuard { tracer_provider }
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        registry.init();
+        TelemetryGuard {}
+    }
+}
+
+#[cfg(feature = "otel")]
+mod otel {
+    use opentelemetry::trace::TracerProvider;
+    use opentelemetry_sdk::Resource;
+    use opentelemetry_sdk::resource::{
+        EnvResourceDetector, SdkProvidedResourceDetector, TelemetryResourceDetector,
+    };
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracing_subscriber::Layer;
+
+    /// An OTLP/HTTP exporter when the standard variables name an endpoint; none otherwise,
+    /// so a build with the feature still runs quietly without a collector.
+    pub fn layer<S>() -> (Option<impl Layer<S>>, Option<SdkTracerProvider>)
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        let configured = [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some());
+        let disabled =
+            std::env::var("OTEL_SDK_DISABLED").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+        if !configured || disabled {
+            return (None, None);
+        }
+        let exporter = match opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+        {
+            Ok(exporter) => exporter,
+            Err(error) => {
+                eprintln!("presignd: OpenTelemetry export disabled: {error}");
+                return (None, None);
+            }
+        };
+        // "presignd" unless OTEL_RESOURCE_ATTRIBUTES or OTEL_SERVICE_NAME say otherwise.
+        let mut resource = Resource::builder_empty()
+            .with_service_name("presignd")
+            .with_detectors(&[
+                Box::new(TelemetryResourceDetector),
+                Box::new(EnvResourceDetector::new()),
+            ]);
+        if std::env::var_os("OTEL_SERVICE_NAME").is_some() {
+            resource = resource.with_detector(Box::new(SdkProvidedResourceDetector));
+        }
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource.build())
+            .build();
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("presignd"));
+        (Some(layer), Some(provider))
     }
 }
 

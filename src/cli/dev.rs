@@ -82,7 +82,7 @@ pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), Star
         &s3,
         issuer.clone(),
     );
-    telemetry::init(&config.log);
+    let _telemetry = telemetry::init(&config.log);
 
     let credentials = Credentials::new(&s3.access_key, &s3.secret_key, None, None, "presignd-dev");
     let app = App::build(&config, Some(SharedCredentialsProvider::new(credentials))).await?;

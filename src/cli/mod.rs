@@ -95,7 +95,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn serve(config_file: Option<PathBuf>) -> Result<(), StartupError> {
     let config = Config::load(config_file.as_deref())?;
-    telemetry::init(&config.log);
+    let _telemetry = telemetry::init(&config.log);
     let app = App::build(&config, None).await?;
     let listener = bind(&config).await?;
     // The bound address, not the configured one: port 0 picks a free port.
