@@ -20,7 +20,7 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer_token(parts).ok_or(ApiError::InvalidToken(AuthError::Missing))?;
-        let principal = state.verifier.verify(token).map_err(ApiError::InvalidToken)?;
+        let principal = state.verifier.verify(token).await.map_err(ApiError::InvalidToken)?;
         tracing::Span::current().record("subject", principal.subject.as_str());
         Ok(principal)
     }
