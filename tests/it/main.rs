@@ -4,6 +4,7 @@
 mod harness;
 
 mod audit;
+mod auth;
 mod ops;
 mod presign;
 mod s3_enforcement;
