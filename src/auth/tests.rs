@@ -683,3 +683,25 @@ fn reasons_are_few_and_stable() {
             .all(|r| r.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
     );
 }
+
+#[test]
+fn the_documented_examples_are_valid() {
+    // The [[auth.issuers]] examples commented in config/default.toml, uncommented.
+    let examples: String = DEFAULT_TOML
+        .split("# Examples:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("issuers = []").next())
+        .expect("config/default.toml has an Examples block")
+        .lines()
+        .map(|line| format!("{}\n", line.trim_start_matches('#').trim_start()))
+        .collect();
+    assert!(
+        examples.matches("[[auth.issuers]]").count() >= 2,
+        "{examples}"
+    );
+    let config = Config::from_figment(
+        Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(&examples)),
+    )
+    .unwrap_or_else(|e| panic!("{examples}\n=> {e}"));
+    assert_eq!(config.auth.issuers.len(), 2);
+}
