@@ -448,6 +448,14 @@ impl IssuerConfig {
                     ));
                 }
                 check_fetch_url(&format!("{key}.issuer"), &self.issuer)?;
+                // OIDC issuers have neither (OpenID Connect Discovery 1.0 §2), and the
+                // discovery URL is built by appending to the issuer.
+                if self.issuer.contains(['?', '#']) {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.issuer"),
+                        "an OIDC issuer has no query or fragment",
+                    ));
+                }
             }
         }
         for (name, value) in [

@@ -61,6 +61,17 @@ pub(crate) fn http_client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
+/// `url` as logged: without credentials, query or fragment, which may hold secrets.
+fn shown(url: &Url) -> Url {
+    let mut shown = url.clone();
+    // Both fail only for URLs that cannot have them, which is fine.
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown
+}
+
 /// Why a fetch failed; logged, never shown to callers.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FetchError {
@@ -228,7 +239,7 @@ impl RemoteKeys {
         let document = self.get(&url).await?;
         let (keys, skipped) =
             parse_jwks(&document, &self.allowed).map_err(|source| FetchError::Jwks {
-                url: url.clone(),
+                url: shown(&url),
                 source,
             })?;
         if !skipped.is_empty() {
@@ -265,7 +276,7 @@ impl RemoteKeys {
 
     async fn discover(&self, document_url: &Url) -> Result<Url, FetchError> {
         let bad = |reason: &str| FetchError::Discovery {
-            url: document_url.clone(),
+            url: shown(document_url),
             reason: reason.to_owned(),
         };
         let document = self.get(document_url).await?;
@@ -288,9 +299,9 @@ impl RemoteKeys {
 
     /// GET `url`, reading at most [`MAX_DOCUMENT_BYTES`] of a 2xx answer.
     async fn get(&self, url: &Url) -> Result<Vec<u8>, FetchError> {
-        let http = |source| FetchError::Http {
-            url: url.clone(),
-            source,
+        let http = |source: reqwest::Error| FetchError::Http {
+            url: shown(url),
+            source: source.without_url(),
         };
         let mut response = self
             .client
@@ -301,11 +312,11 @@ impl RemoteKeys {
             .map_err(http)?;
         if !response.status().is_success() {
             return Err(FetchError::Status {
-                url: url.clone(),
+                url: shown(url),
                 status: response.status().as_u16(),
             });
         }
-        let too_large = || FetchError::TooLarge { url: url.clone() };
+        let too_large = || FetchError::TooLarge { url: shown(url) };
         if response
             .content_length()
             .is_some_and(|len| len > MAX_DOCUMENT_BYTES as u64)
@@ -384,5 +395,11 @@ mod tests {
         for url in refused {
             assert!(!fetch_url_allowed(&Url::parse(url).unwrap()), "{url}");
         }
+    }
+
+    #[test]
+    fn logged_urls_hide_credentials() {
+        let url = Url::parse("https://user:hunter2@idp.example.com/jwks?key=abc#frag").unwrap();
+        assert_eq!(shown(&url).as_str(), "https://idp.example.com/jwks");
     }
 }

@@ -600,6 +600,10 @@ fn issuer_configuration_is_checked_with_key_names() {
             "[[auth.issuers]]\nissuer = \"presignd-local\"\naudiences = [\"a\"]\ndiscovery = true".into(),
             "auth.issuers[0].issuer",
         ),
+        (
+            "[[auth.issuers]]\nissuer = \"https://idp.example.com/?tenant=x\"\naudiences = [\"a\"]\ndiscovery = true".into(),
+            "query or fragment",
+        ),
         (issuer("public_key_pem = \"/k.pem\"\nalgorithms = [\"HS256\"]"), "never HS*"),
         (issuer("public_key_pem = \"/k.pem\"\nalgorithms = [\"RS256\", \"ES256\"]"), "one family"),
         (issuer("secret = \"0123456789abcdef0123456789abcdef\"\nalgorithms = [\"RS256\"]"), "a secret verifies only"),
