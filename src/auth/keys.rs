@@ -303,14 +303,7 @@ fn parse_jwk(jwk: &Value, allowed: &[Algorithm]) -> Result<VerifyKey, &'static s
                 return Err("RSA exponent out of range");
             }
             (
-                &[
-                    Algorithm::RS256,
-                    Algorithm::RS384,
-                    Algorithm::RS512,
-                    Algorithm::PS256,
-                    Algorithm::PS384,
-                    Algorithm::PS512,
-                ],
+                AlgorithmFamily::Rsa.algorithms(),
                 DecodingKey::from_rsa_raw_components(&n, &e),
             )
         }
@@ -386,14 +379,9 @@ mod tests {
     use super::*;
     use crate::auth::test_keys;
 
-    const RSA_ALL: [Algorithm; 6] = [
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-    ];
+    fn rsa_all() -> &'static [Algorithm] {
+        AlgorithmFamily::Rsa.algorithms()
+    }
 
     fn keys_of(document: Value, allowed: &[Algorithm]) -> Result<KeySet, String> {
         parse_jwks(document.to_string().as_bytes(), allowed)
@@ -444,7 +432,7 @@ mod tests {
     #[test]
     fn a_jwk_alg_pins_the_key() {
         let rsa = test_keys::jwk("rsa", Some("r1"), Some("PS384"));
-        let set = keys_of(json!({"keys": [rsa]}), &RSA_ALL).unwrap();
+        let set = keys_of(json!({"keys": [rsa]}), rsa_all()).unwrap();
         assert!(matches!(
             set.lookup(Some("r1"), Algorithm::PS384),
             Lookup::Found(_)
@@ -538,13 +526,13 @@ mod tests {
             ("keys not an array", br#"{"keys": {}}"#.to_vec()),
             ("empty", br#"{"keys": []}"#.to_vec()),
         ] {
-            assert!(parse_jwks(&document, &RSA_ALL).is_err(), "{name}");
+            assert!(parse_jwks(&document, rsa_all()).is_err(), "{name}");
         }
         let many: Vec<Value> = (0..=MAX_JWKS_KEYS)
             .map(|i| test_keys::jwk("rsa", Some(&format!("k{i}")), None))
             .collect();
         assert!(
-            keys_of(json!({ "keys": many }), &RSA_ALL)
+            keys_of(json!({ "keys": many }), rsa_all())
                 .unwrap_err()
                 .contains("more than")
         );

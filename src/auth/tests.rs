@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use figment::Figment;
 use figment::providers::{Format, Toml};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, AlgorithmFamily, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use super::test_keys::{self, pem};
@@ -68,14 +68,7 @@ fn all_issuers() -> Vec<IssuerConfig> {
         pem_issuer(
             "https://rsa.example.com",
             "rsa.pub",
-            &[
-                Algorithm::RS256,
-                Algorithm::RS384,
-                Algorithm::RS512,
-                Algorithm::PS256,
-                Algorithm::PS384,
-                Algorithm::PS512,
-            ],
+            AlgorithmFamily::Rsa.algorithms(),
         ),
         pem_issuer(
             "https://ec256.example.com",

@@ -146,6 +146,23 @@ fn jwks_issuer(issuer: &str, url: &str, extra: &str) -> String {
     )
 }
 
+/// The app with the JWKS issuer `issuer` on `idp` (plus `extra` issuer keys), once its
+/// keys have arrived.
+async fn start_with_jwks(issuer: &str, idp: &IdpServer, extra: &str) -> TestApp {
+    let app = start_with_issuers(jwks_issuer(issuer, &format!("{}/jwks", idp.base), extra)).await;
+    wait_until_ready(&app).await;
+    app
+}
+
+async fn wait_until_ready(app: &TestApp) {
+    eventually(
+        Duration::from_secs(10),
+        "readiness (every issuer's keys)",
+        || async { readyz(app).await == 200 },
+    )
+    .await;
+}
+
 async fn start_with_issuers(issuers: String) -> TestApp {
     TestApp::start_with(Options {
         config: issuers,
@@ -307,10 +324,7 @@ async fn a_valid_token_of_every_algorithm_is_accepted() {
     ]
     .concat();
     let app = start_with_issuers(config).await;
-    eventually(Duration::from_secs(10), "the JWKS", || async {
-        readyz(&app).await == 200
-    })
-    .await;
+    wait_until_ready(&app).await;
 
     let mut tokens = vec![];
     for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
@@ -374,10 +388,7 @@ async fn attacks_get_one_uniform_401_and_nothing_is_fetched_for_them() {
     ]
     .concat();
     let app = start_with_issuers(config).await;
-    eventually(Duration::from_secs(10), "the JWKS", || async {
-        readyz(&app).await == 200
-    })
-    .await;
+    wait_until_ready(&app).await;
 
     let pem_claims = claims("https://pem.test");
     let jwks_claims = claims("https://jwks.test");
@@ -634,16 +645,7 @@ async fn attacks_get_one_uniform_401_and_nothing_is_fetched_for_them() {
 #[tokio::test]
 async fn rotated_keys_are_fetched_and_removed_keys_refused() {
     let idp = IdpServer::start(json!({"keys": [jwk("rsa", "2025")]})).await;
-    let app = start_with_issuers(jwks_issuer(
-        "https://idp.rotating.test",
-        &format!("{}/jwks", idp.base),
-        "",
-    ))
-    .await;
-    eventually(Duration::from_secs(10), "the JWKS", || async {
-        readyz(&app).await == 200
-    })
-    .await;
+    let app = start_with_jwks("https://idp.rotating.test", &idp, "").await;
     let claims = claims("https://idp.rotating.test");
     let old = sign_with("rsa", Algorithm::RS256, Some("2025"), &claims);
     assert_eq!(status_of(&app, &old).await, 200);
@@ -665,16 +667,7 @@ async fn rotated_keys_are_fetched_and_removed_keys_refused() {
 #[tokio::test]
 async fn a_flood_of_unknown_kids_costs_the_idp_a_handful_of_fetches() {
     let idp = IdpServer::start(json!({"keys": [jwk("rsa", "real")]})).await;
-    let app = start_with_issuers(jwks_issuer(
-        "https://idp.flood.test",
-        &format!("{}/jwks", idp.base),
-        "",
-    ))
-    .await;
-    eventually(Duration::from_secs(10), "the JWKS", || async {
-        readyz(&app).await == 200
-    })
-    .await;
+    let app = start_with_jwks("https://idp.flood.test", &idp, "").await;
     let claims = claims("https://idp.flood.test");
     let app = Arc::new(app);
     // 400 random kids, 40 at a time, signed by a key the IdP does not know.
@@ -750,16 +743,7 @@ async fn an_idp_down_at_startup_delays_only_its_tokens() {
 #[tokio::test]
 async fn failed_empty_or_invalid_refreshes_keep_the_good_keys() {
     let idp = IdpServer::start(json!({"keys": [jwk("rsa", "good")]})).await;
-    let app = start_with_issuers(jwks_issuer(
-        "https://idp.flaky.test",
-        &format!("{}/jwks", idp.base),
-        "jwks_refresh_seconds = 1",
-    ))
-    .await;
-    eventually(Duration::from_secs(10), "the JWKS", || async {
-        readyz(&app).await == 200
-    })
-    .await;
+    let app = start_with_jwks("https://idp.flaky.test", &idp, "jwks_refresh_seconds = 1").await;
     let claims = claims("https://idp.flaky.test");
     let good = sign_with("rsa", Algorithm::RS256, Some("good"), &claims);
     assert_eq!(status_of(&app, &good).await, 200);
@@ -823,10 +807,7 @@ async fn keys_are_found_through_oidc_discovery() {
         "[[auth.issuers]]\nissuer = \"{issuer}\"\naudiences = [\"presignd\"]\ndiscovery = true\nalgorithms = [\"ES384\"]\n"
     );
     let app = start_with_issuers(config).await;
-    eventually(Duration::from_secs(10), "discovery", || async {
-        readyz(&app).await == 200
-    })
-    .await;
+    wait_until_ready(&app).await;
     assert!(idp.state.discovery_hits.load(Ordering::SeqCst) >= 1);
     let token = sign_with("ec384", Algorithm::ES384, Some("d1"), &claims(&issuer));
     assert_eq!(status_of(&app, &token).await, 200);
