@@ -85,6 +85,8 @@ impl App {
     ) -> Result<App, StartupError> {
         config.validate_for_serving()?;
         let verifier = Verifier::new(&config.auth.issuers)?;
+        // JWKS arrive in the background: an IdP that is down delays only its own tokens.
+        verifier.spawn_refresh();
         let policy_file = config.policy.file.as_deref().unwrap_or(Path::new(""));
         let policy = load_policy(policy_file)?;
 

@@ -38,7 +38,8 @@ pub enum Command {
     Dev(dev::DevArgs),
     /// Apply the audit store's migrations and exit.
     Migrate,
-    /// Mint a token for an HS issuer of the configuration (development and tests).
+    /// Mint a token for an HS issuer of the configuration (development and tests); prints
+    /// it on stdout.
     Token(TokenArgs),
     /// Read the audit log named in the configuration (filters as GET /audit).
     Audit(audit::AuditArgs),
@@ -50,12 +51,15 @@ pub struct TokenArgs {
     #[arg(long)]
     pub sub: String,
     /// Extra claims, `name=value`; a value that parses as JSON (`["ops"]`, `3`) is kept as JSON.
+    /// `iss`, `sub`, `iat` and `exp` are set by presignd; `aud` defaults to the issuer's
+    /// first audience.
     #[arg(long = "claim", value_parser = parse_claim)]
     pub claims: Vec<(String, Value)>,
     /// Lifetime, e.g. `15m`, `1h`, `7d`.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub ttl: std::time::Duration,
-    /// Which configured issuer signs; default the first with a secret.
+    /// Which configured issuer signs (its exact `issuer`); default the first with a
+    /// `secret` or `secret_file`.
     #[arg(long)]
     pub issuer: Option<String>,
 }

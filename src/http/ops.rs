@@ -16,9 +16,13 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// 200 when the audit store answers and a policy is loaded, else 503.
+/// 200 when the audit store answers, a policy is loaded and every issuer has keys, else 503.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let policy_loaded = state.policy.load().statement_count() > 0;
+    // A JWKS issuer whose keys have not arrived yet would refuse all its tokens.
+    if !state.verifier.issuers_without_keys().is_empty() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "an issuer has no keys yet");
+    }
     match state.audit_store.ping().await {
         Ok(()) if policy_loaded => (StatusCode::OK, "ready"),
         Ok(()) => (StatusCode::SERVICE_UNAVAILABLE, "no policy loaded"),

@@ -4,6 +4,7 @@
 mod harness;
 
 mod audit;
+mod auth;
 mod cli;
 mod config_files;
 mod ops;
