@@ -18,6 +18,8 @@ pub const HTTP_DURATION: &str = "presignd_http_request_duration_seconds";
 pub const DECISIONS: &str = "presignd_decisions_total";
 /// Refused tokens by reason.
 pub const AUTH_FAILURES: &str = "presignd_auth_failures_total";
+/// JWKS fetches by issuer and result (ok, error).
+pub const JWKS_FETCHES: &str = "presignd_jwks_fetches_total";
 /// Requests refused by a rate limit, by scope (ip, subject).
 pub const RATE_LIMITED: &str = "presignd_rate_limited_total";
 /// Time to commit one audit batch, in seconds.
@@ -171,6 +173,7 @@ fn describe() {
     );
     describe_counter!(DECISIONS, "Policy decisions by action and outcome");
     describe_counter!(AUTH_FAILURES, "Refused bearer tokens by reason");
+    describe_counter!(JWKS_FETCHES, "JWKS fetches by issuer and result");
     describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by scope");
     describe_histogram!(
         AUDIT_COMMIT,

@@ -228,6 +228,10 @@ impl RemoteKeys {
         if let Ok(keys) = &result {
             tracing::info!(issuer = %self.issuer, keys = keys.len(), kids = ?keys.kids(), "JWKS loaded");
         }
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        // Issuers come from the configuration, so the label stays bounded.
+        metrics::counter!(crate::telemetry::JWKS_FETCHES, "issuer" => self.issuer.clone(), "result" => outcome)
+            .increment(1);
         let result = result.map(|keys| self.keys.store(Arc::new(keys)));
         // Counted after the store: a caller that sees the new count sees the new keys.
         self.attempts.fetch_add(1, Ordering::SeqCst);
