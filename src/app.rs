@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::audit::{self, AuditError, AuditStore, AuditWriter, WriterSettings};
 use crate::auth::Verifier;
 use crate::config::{Config, ConfigError};
-use crate::http::{self, AppState, Settings};
+use crate::http::{self, AppState, RateLimits, Settings};
 use crate::policy::{Policy, PolicyError};
 use crate::presign::{PresignError, Presigner};
 
@@ -72,7 +72,8 @@ pub async fn open_audit_store(config: &Config) -> Result<Arc<dyn AuditStore>, St
 pub struct App {
     state: AppState,
     writer: JoinHandle<()>,
-    retention: Option<JoinHandle<()>>,
+    /// Best-effort tasks (retention, rate-limit housekeeping), stopped after serving.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl App {
@@ -84,6 +85,8 @@ impl App {
     ) -> Result<App, StartupError> {
         config.validate_for_serving()?;
         let verifier = Verifier::new(&config.auth.issuers)?;
+        // JWKS arrive in the background: an IdP that is down delays only its own tokens.
+        verifier.spawn_refresh();
         let policy_file = config.policy.file.as_deref().unwrap_or(Path::new(""));
         let policy = load_policy(policy_file)?;
 
@@ -116,14 +119,21 @@ impl App {
                 max_expires_in: config.s3.max_expires_in,
                 max_body_bytes: config.server.max_body_bytes,
                 request_timeout: Duration::from_millis(config.server.request_timeout_ms),
+                max_concurrent_requests: config.server.max_concurrent_requests,
                 trusted_proxies: config.server.trust_forwarded_for.clone(),
                 cors_origins: config.cors.allowed_origins.clone(),
             }),
+            rate_limits: Arc::new(RateLimits::new(&config.rate_limit)),
+            metrics: crate::telemetry::metrics(),
         };
+        let housekeeping = tokio::spawn(forget_idle_buckets(state.rate_limits.clone()));
         Ok(App {
             state,
             writer,
-            retention,
+            background: [retention, Some(housekeeping)]
+                .into_iter()
+                .flatten()
+                .collect(),
         })
     }
 
@@ -140,7 +150,7 @@ impl App {
         let App {
             state,
             writer,
-            retention,
+            background,
         } = self;
         let served = http::serve(listener, http::router(state), shutdown).await;
         // Every AuditWriter handle lived in the router, now dropped: the writer commits
@@ -148,8 +158,8 @@ impl App {
         if let Err(error) = writer.await {
             tracing::error!(error = %error, "audit writer ended abnormally");
         }
-        if let Some(retention) = retention {
-            retention.abort();
+        for task in background {
+            task.abort();
         }
         served
     }
@@ -173,5 +183,14 @@ async fn run_retention(store: Arc<dyn AuditStore>, retention_days: u32) {
                 }
             }
         }
+    }
+}
+
+/// Best-effort: every minute, drops rate-limit buckets of callers gone quiet.
+async fn forget_idle_buckets(limits: Arc<RateLimits>) {
+    let mut minutely = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        minutely.tick().await;
+        limits.forget_idle();
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use ipnet::IpNet;
-use jsonwebtoken::Algorithm;
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
 use serde::Deserialize;
 
 /// The embedded, documented defaults; every key presignd reads appears there.
@@ -47,6 +47,7 @@ pub struct Config {
     pub s3: S3Config,
     pub audit: AuditConfig,
     pub cors: CorsConfig,
+    pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
 }
 
@@ -59,6 +60,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Whole-request deadline, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Requests handled at once; more wait for a slot within the deadline.
+    pub max_concurrent_requests: usize,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trust_forwarded_for: Vec<IpNet>,
 }
@@ -69,7 +72,8 @@ pub struct AuthConfig {
     pub issuers: Vec<IssuerConfig>,
 }
 
-/// One trusted token issuer (DESIGN §3). Exactly one key source is set.
+/// One trusted token issuer (DESIGN §3). Exactly one key source is set: `secret`,
+/// `secret_file`, `public_key_pem`, `jwks_url` or `discovery = true`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerConfig {
@@ -78,19 +82,47 @@ pub struct IssuerConfig {
     /// The token's `aud` must contain one of these.
     #[serde(default)]
     pub audiences: Vec<String>,
-    /// Allowed `alg` values; empty means HS256 for a secret. Never taken from the token.
+    /// Allowed `alg` values; empty means HS256 for a secret, RS256 otherwise. Never taken
+    /// from the token.
     #[serde(default)]
     pub algorithms: Vec<Algorithm>,
-    /// HMAC secret (HS256/384/512).
+    /// HMAC secret (HS256/384/512), at least as many bytes as the hash output.
     pub secret: Option<Secret>,
     /// File holding the HMAC secret; surrounding whitespace is trimmed.
     pub secret_file: Option<PathBuf>,
     /// PEM public key file (RS*, PS*, ES*, EdDSA).
     pub public_key_pem: Option<PathBuf>,
-    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+    /// JWKS document URL; https, or http on a loopback host only.
+    pub jwks_url: Option<String>,
+    /// Find the JWKS through `{issuer}/.well-known/openid-configuration` (OIDC discovery).
+    #[serde(default)]
+    pub discovery: bool,
+    /// JWKS sources: seconds between scheduled refreshes (default 300).
+    pub jwks_refresh_seconds: Option<u64>,
+    /// JWKS sources: least seconds between two refreshes caused by an unknown `kid`
+    /// (default 30), so a flood of random kids cannot hammer the IdP.
+    pub jwks_min_refresh_seconds: Option<u64>,
+    /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds (at most 600).
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
 }
+
+/// Where an issuer's verification keys come from.
+#[derive(Debug, Clone, Copy)]
+pub enum KeySource<'a> {
+    Secret(&'a Secret),
+    SecretFile(&'a Path),
+    PublicKeyPem(&'a Path),
+    JwksUrl(&'a str),
+    Discovery,
+}
+
+/// Largest `leeway_seconds`: more would make `exp` meaningless.
+pub const MAX_LEEWAY_SECONDS: u64 = 600;
+/// Default of `jwks_refresh_seconds`.
+pub const DEFAULT_JWKS_REFRESH_SECONDS: u64 = 300;
+/// Default of `jwks_min_refresh_seconds`.
+pub const DEFAULT_JWKS_MIN_REFRESH_SECONDS: u64 = 30;
 
 fn default_leeway() -> u64 {
     60
@@ -144,6 +176,20 @@ pub struct AuditConfig {
 pub struct CorsConfig {
     /// Exact origins allowed to call the API from a browser.
     pub allowed_origins: Vec<String>,
+}
+
+/// Token buckets; a rate of 0 disables that limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Sustained requests per second per authenticated caller.
+    pub per_subject_per_second: u32,
+    /// Burst per authenticated caller.
+    pub burst: u32,
+    /// Sustained requests per second per client address, before authentication.
+    pub per_ip_per_second: u32,
+    /// Burst per client address.
+    pub per_ip_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +260,25 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.max_body_bytes == 0 {
             return Err(ConfigError::invalid("server.max_body_bytes", "must be > 0"));
+        }
+        if self.server.max_concurrent_requests == 0 {
+            return Err(ConfigError::invalid(
+                "server.max_concurrent_requests",
+                "must be > 0",
+            ));
+        }
+        let limits = &self.rate_limit;
+        if limits.per_subject_per_second > 0 && limits.burst == 0 {
+            return Err(ConfigError::invalid(
+                "rate_limit.burst",
+                "must be > 0 when per_subject_per_second is set",
+            ));
+        }
+        if limits.per_ip_per_second > 0 && limits.per_ip_burst == 0 {
+            return Err(ConfigError::invalid(
+                "rate_limit.per_ip_burst",
+                "must be > 0 when per_ip_per_second is set",
+            ));
         }
         if self.server.request_timeout_ms == 0 {
             return Err(ConfigError::invalid(
@@ -291,11 +356,66 @@ fn check_endpoint_url(key: &str, url: &str) -> Result<(), ConfigError> {
 }
 
 impl IssuerConfig {
-    fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        if self.issuer.is_empty() {
+    /// An HMAC issuer (`presignd dev`, tests).
+    pub fn with_secret(
+        issuer: impl Into<String>,
+        audience: impl Into<String>,
+        secret: Secret,
+    ) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audiences: vec![audience.into()],
+            algorithms: vec![],
+            secret: Some(secret),
+            secret_file: None,
+            public_key_pem: None,
+            jwks_url: None,
+            discovery: false,
+            jwks_refresh_seconds: None,
+            jwks_min_refresh_seconds: None,
+            leeway_seconds: default_leeway(),
+        }
+    }
+
+    /// The one key source; `None` when zero or several are set (`validate` refuses both).
+    pub fn key_source(&self) -> Option<KeySource<'_>> {
+        let mut sources = Vec::with_capacity(1);
+        if let Some(secret) = &self.secret {
+            sources.push(KeySource::Secret(secret));
+        }
+        if let Some(path) = &self.secret_file {
+            sources.push(KeySource::SecretFile(path));
+        }
+        if let Some(path) = &self.public_key_pem {
+            sources.push(KeySource::PublicKeyPem(path));
+        }
+        if let Some(url) = &self.jwks_url {
+            sources.push(KeySource::JwksUrl(url));
+        }
+        if self.discovery {
+            sources.push(KeySource::Discovery);
+        }
+        match sources[..] {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
+
+    /// Whether keys are fetched over HTTP (`jwks_url` or `discovery`).
+    pub fn is_remote(&self) -> bool {
+        matches!(
+            self.key_source(),
+            Some(KeySource::JwksUrl(_) | KeySource::Discovery)
+        )
+    }
+
+    /// Checks the issuer's keys against each other; `key` (`auth.issuers[N]`) prefixes
+    /// errors. Reading files and fetching keys are left to `auth`.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if self.issuer.is_empty() || self.issuer.trim() != self.issuer {
             return Err(ConfigError::invalid(
                 format!("{key}.issuer"),
-                "must not be empty",
+                "must not be empty or have surrounding whitespace (it is compared byte for byte)",
             ));
         }
         if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
@@ -304,16 +424,96 @@ impl IssuerConfig {
                 "at least one non-empty audience is required",
             ));
         }
-        let sources = [
-            self.secret.is_some(),
-            self.secret_file.is_some(),
-            self.public_key_pem.is_some(),
-        ];
-        if sources.iter().filter(|set| **set).count() != 1 {
+        let Some(source) = self.key_source() else {
             return Err(ConfigError::invalid(
                 key,
-                "set exactly one of secret, secret_file, public_key_pem",
+                "set exactly one of secret, secret_file, public_key_pem, jwks_url, discovery = true",
             ));
+        };
+        if self.leeway_seconds > MAX_LEEWAY_SECONDS {
+            return Err(ConfigError::invalid(
+                format!("{key}.leeway_seconds"),
+                format!("must be at most {MAX_LEEWAY_SECONDS}"),
+            ));
+        }
+        let algorithms = self.allowed_algorithms();
+        let algorithms_key = format!("{key}.algorithms");
+        for (index, algorithm) in algorithms.iter().enumerate() {
+            if algorithms[..index].contains(algorithm) {
+                return Err(ConfigError::invalid(
+                    &algorithms_key,
+                    format!("{algorithm:?} is listed twice"),
+                ));
+            }
+        }
+        let hmac = |a: &Algorithm| a.family() == AlgorithmFamily::Hmac;
+        match source {
+            KeySource::Secret(_) | KeySource::SecretFile(_) => {
+                if !algorithms.iter().all(hmac) {
+                    return Err(ConfigError::invalid(
+                        algorithms_key,
+                        "a secret verifies only HS256, HS384, HS512",
+                    ));
+                }
+            }
+            KeySource::PublicKeyPem(_) => {
+                // An HS* algorithm here would use the public key as an HMAC secret: the
+                // classic algorithm-confusion forgery.
+                if algorithms.iter().any(hmac)
+                    || algorithms
+                        .iter()
+                        .any(|a| a.family() != algorithms[0].family())
+                {
+                    return Err(ConfigError::invalid(
+                        algorithms_key,
+                        "a public key verifies one family only: RS*/PS*, ES256/ES384 or EdDSA (never HS*)",
+                    ));
+                }
+            }
+            KeySource::JwksUrl(url) => {
+                if algorithms.iter().any(hmac) {
+                    return Err(ConfigError::invalid(
+                        algorithms_key,
+                        "HS* never comes from a JWKS; use secret or secret_file",
+                    ));
+                }
+                check_fetch_url(&format!("{key}.jwks_url"), url)?;
+            }
+            KeySource::Discovery => {
+                if algorithms.iter().any(hmac) {
+                    return Err(ConfigError::invalid(
+                        algorithms_key,
+                        "HS* never comes from a JWKS; use secret or secret_file",
+                    ));
+                }
+                check_fetch_url(&format!("{key}.issuer"), &self.issuer)?;
+                // OIDC issuers have neither (OpenID Connect Discovery 1.0 §2), and the
+                // discovery URL is built by appending to the issuer.
+                if self.issuer.contains(['?', '#']) {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.issuer"),
+                        "an OIDC issuer has no query or fragment",
+                    ));
+                }
+            }
+        }
+        for (name, value) in [
+            ("jwks_refresh_seconds", self.jwks_refresh_seconds),
+            ("jwks_min_refresh_seconds", self.jwks_min_refresh_seconds),
+        ] {
+            match value {
+                None => {}
+                Some(_) if !self.is_remote() => {
+                    return Err(ConfigError::invalid(
+                        format!("{key}.{name}"),
+                        "applies only with jwks_url or discovery = true",
+                    ));
+                }
+                Some(0) => {
+                    return Err(ConfigError::invalid(format!("{key}.{name}"), "must be > 0"));
+                }
+                Some(_) => {}
+            }
         }
         Ok(())
     }
@@ -323,11 +523,35 @@ impl IssuerConfig {
         if !self.algorithms.is_empty() {
             return self.algorithms.clone();
         }
-        if self.public_key_pem.is_some() {
-            vec![Algorithm::RS256]
-        } else {
-            vec![Algorithm::HS256]
+        match self.key_source() {
+            Some(KeySource::Secret(_) | KeySource::SecretFile(_)) => vec![Algorithm::HS256],
+            // RS256 is what OIDC providers sign ID tokens with unless told otherwise.
+            _ => vec![Algorithm::RS256],
         }
+    }
+
+    /// Seconds between scheduled JWKS refreshes.
+    pub fn jwks_refresh_seconds(&self) -> u64 {
+        self.jwks_refresh_seconds
+            .unwrap_or(DEFAULT_JWKS_REFRESH_SECONDS)
+    }
+
+    /// Least seconds between two JWKS refreshes caused by unknown kids.
+    pub fn jwks_min_refresh_seconds(&self) -> u64 {
+        self.jwks_min_refresh_seconds
+            .unwrap_or(DEFAULT_JWKS_MIN_REFRESH_SECONDS)
+    }
+}
+
+/// Keys are fetched over https only, except from this machine (a local IdP or a test).
+fn check_fetch_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    match url::Url::parse(url) {
+        Ok(parsed) if crate::auth::fetch_url_allowed(&parsed) => Ok(()),
+        Ok(_) => Err(ConfigError::invalid(
+            key,
+            "must be an https URL (http only on a loopback host)",
+        )),
+        Err(error) => Err(ConfigError::invalid(key, format!("not a URL: {error}"))),
     }
 }
 

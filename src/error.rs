@@ -31,6 +31,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("request body must be application/json")]
     UnsupportedMediaType,
+    #[error("too many requests; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// The audit record could not be committed, so nothing is issued.
     #[error("the audit log is unavailable; no URL was issued")]
     AuditUnavailable(#[source] AuditError),
@@ -57,6 +59,7 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::AuditUnavailable(_) | Self::CredentialsUnavailable(_) | Self::Timeout => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -73,6 +76,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited { .. } => "rate_limited",
             Self::AuditUnavailable(_) => "audit_unavailable",
             Self::CredentialsUnavailable(_) => "credentials_unavailable",
             Self::Timeout | Self::Internal(_) => "internal",
@@ -139,11 +143,19 @@ pub struct PendingProblem(pub Arc<ApiError>);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = self.status().into_response();
-        if let Self::InvalidToken(_) = self {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(r#"Bearer error="invalid_token""#),
-            );
+        match &self {
+            Self::InvalidToken(_) => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+                );
+            }
+            Self::RateLimited { retry_after_secs } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
         }
         response
             .extensions_mut()

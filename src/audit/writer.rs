@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{AuditError, AuditEvent, AuditStore};
+use crate::telemetry;
 
 /// Tuning of the writer.
 #[derive(Debug, Clone, Copy)]
@@ -85,12 +86,17 @@ impl AuditWriter {
 async fn run(store: Arc<dyn AuditStore>, mut receiver: mpsc::Receiver<Pending>, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
     while receiver.recv_many(&mut batch, max_batch).await > 0 {
+        metrics::gauge!(telemetry::AUDIT_QUEUE_DEPTH).set(receiver.len() as f64);
+        metrics::histogram!(telemetry::AUDIT_BATCH_ROWS).record(batch.len() as f64);
         let (events, waiters): (Vec<AuditEvent>, Vec<_>) = batch
             .drain(..)
             .map(|pending| (pending.event, pending.committed))
             .unzip();
+        let started = std::time::Instant::now();
         let result = store.insert_batch(&events).await.map_err(Arc::new);
+        metrics::histogram!(telemetry::AUDIT_COMMIT).record(started.elapsed().as_secs_f64());
         if let Err(error) = &result {
+            metrics::counter!(telemetry::AUDIT_FAILURES).increment(1);
             tracing::error!(error = %error, source = ?std::error::Error::source(&**error), rows = events.len(), "audit batch failed");
         } else {
             tracing::debug!(rows = events.len(), "audit batch committed");

@@ -1,9 +1,11 @@
 //! `presignd audit`: reads the audit store named in the configuration, with the filters of
 //! `GET /audit`, as a terminal table, JSON lines or CSV; `--follow` keeps printing new rows.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
+
+use time::OffsetDateTime;
 
 use crate::app::{StartupError, open_audit_store};
 use crate::audit::{AuditEvent, AuditFilters, AuditQuery, read_page};
@@ -30,6 +32,8 @@ pub enum Format {
 
 /// How often `--follow` looks for new rows.
 const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
+/// How far back each `--follow` poll looks: longer than a commit can take.
+const FOLLOW_LOOKBACK: time::Duration = time::Duration::seconds(10);
 
 pub async fn run(config: &Config, args: AuditArgs) -> Result<(), StartupError> {
     let query = args.filters.to_query().map_err(|e| StartupError::Io {
@@ -51,30 +55,34 @@ pub async fn run(config: &Config, args: AuditArgs) -> Result<(), StartupError> {
     if !args.follow {
         return Ok(());
     }
-    // Follow: newer rows than the newest seen. Rows committed in the same microsecond
-    // are told apart by id.
-    let mut seen: HashSet<uuid::Uuid> = rows.iter().map(|event| event.id).collect();
-    let mut since = rows.last().map(|event| event.time).or(query.since);
+    // Follow. A row's time is taken when its request starts and it commits a little
+    // later, and replicas' clocks differ, so each poll looks back a window and skips the
+    // rows already printed.
+    let mut seen: HashMap<uuid::Uuid, OffsetDateTime> =
+        rows.iter().map(|event| (event.id, event.time)).collect();
+    let mut newest = rows.last().map(|event| event.time).or(query.since);
     loop {
         tokio::time::sleep(FOLLOW_INTERVAL).await;
-        let fresh = store
+        let since = newest.map(|time| time - FOLLOW_LOOKBACK);
+        let mut fresh: Vec<AuditEvent> = store
             .query(&AuditQuery {
-                since,
+                since: since.max(query.since),
                 cursor: None,
                 limit: crate::audit::MAX_PAGE,
                 ..query.clone()
             })
-            .await?;
-        let mut fresh: Vec<AuditEvent> = fresh
+            .await?
             .into_iter()
-            .filter(|event| !seen.contains(&event.id))
+            .filter(|event| !seen.contains_key(&event.id))
             .collect();
         fresh.reverse();
-        if let Some(newest) = fresh.last() {
-            since = Some(newest.time);
-        }
-        seen = fresh.iter().map(|event| event.id).collect();
         out.rows(&fresh);
+        seen.extend(fresh.iter().map(|event| (event.id, event.time)));
+        newest = newest.max(fresh.iter().map(|event| event.time).max());
+        // Rows older than the window are never fetched again: forget them.
+        if let Some(since) = since {
+            seen.retain(|_, time| *time >= since);
+        }
     }
 }
 

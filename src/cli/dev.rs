@@ -66,15 +66,7 @@ pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), Star
             error: std::io::Error::other(error),
         })?;
 
-    let issuer = IssuerConfig {
-        issuer: DEV_ISSUER.into(),
-        audiences: vec![DEV_AUDIENCE.into()],
-        algorithms: vec![],
-        secret: Some(Secret::new(random_token(48))),
-        secret_file: None,
-        public_key_pem: None,
-        leeway_seconds: 60,
-    };
+    let issuer = IssuerConfig::with_secret(DEV_ISSUER, DEV_AUDIENCE, Secret::new(random_token(48)));
     apply_dev_settings(
         &mut config,
         &args.data_dir,
@@ -82,7 +74,7 @@ pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), Star
         &s3,
         issuer.clone(),
     );
-    telemetry::init(&config.log);
+    let _telemetry = telemetry::init(&config.log);
 
     let credentials = Credentials::new(&s3.access_key, &s3.secret_key, None, None, "presignd-dev");
     let app = App::build(&config, Some(SharedCredentialsProvider::new(credentials))).await?;

@@ -38,7 +38,8 @@ pub enum Command {
     Dev(dev::DevArgs),
     /// Apply the audit store's migrations and exit.
     Migrate,
-    /// Mint a token for an HS issuer of the configuration (development and tests).
+    /// Mint a token for an HS issuer of the configuration (development and tests); prints
+    /// it on stdout.
     Token(TokenArgs),
     /// Read the audit log named in the configuration (filters as GET /audit).
     Audit(audit::AuditArgs),
@@ -50,12 +51,15 @@ pub struct TokenArgs {
     #[arg(long)]
     pub sub: String,
     /// Extra claims, `name=value`; a value that parses as JSON (`["ops"]`, `3`) is kept as JSON.
+    /// `iss`, `sub`, `iat` and `exp` are set by presignd; `aud` defaults to the issuer's
+    /// first audience.
     #[arg(long = "claim", value_parser = parse_claim)]
     pub claims: Vec<(String, Value)>,
     /// Lifetime, e.g. `15m`, `1h`, `7d`.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub ttl: std::time::Duration,
-    /// Which configured issuer signs; default the first with a secret.
+    /// Which configured issuer signs (its exact `issuer`); default the first with a
+    /// `secret` or `secret_file`.
     #[arg(long)]
     pub issuer: Option<String>,
 }
@@ -95,10 +99,15 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn serve(config_file: Option<PathBuf>) -> Result<(), StartupError> {
     let config = Config::load(config_file.as_deref())?;
-    telemetry::init(&config.log);
+    let _telemetry = telemetry::init(&config.log);
     let app = App::build(&config, None).await?;
     let listener = bind(&config).await?;
-    tracing::info!(address = %config.server.bind, "presignd listening");
+    // The bound address, not the configured one: port 0 picks a free port.
+    let address = listener.local_addr().map_err(|error| StartupError::Io {
+        what: "server.bind".into(),
+        error,
+    })?;
+    tracing::info!(%address, "presignd listening");
     app.run(listener, shutdown_signal())
         .await
         .map_err(|error| StartupError::Io {

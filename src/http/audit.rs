@@ -50,7 +50,9 @@ pub async fn query_audit(
     event.outcome = Outcome::Issued;
     event.statement = Some(statement);
     // Reads are audited like issuances: nothing is answered that the log does not hold.
+    let action = event.action.clone();
     state.audit.record(event).await?;
+    super::authorize::record_decision(&action, Outcome::Issued);
     Ok(Json(page))
 }
 

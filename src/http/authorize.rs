@@ -22,9 +22,17 @@ pub struct Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// Address limit, then the token, then the caller's own limit: a flood of bad tokens
+    /// is cut off before any signature is checked.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let principal = Principal::from_request_parts(parts, state).await?;
         let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+        if let Some(ip) = client.ip {
+            state.rate_limits.check_ip(ip)?;
+        }
+        let principal = Principal::from_request_parts(parts, state).await?;
+        state
+            .rate_limits
+            .check_subject(&principal.issuer, &principal.subject)?;
         let request_id = parts
             .headers
             .get("x-request-id")
@@ -100,6 +108,7 @@ impl Caller {
             Decision::Allow { statement } => return Ok((statement, event)),
             Decision::Deny(denial) => denial,
         };
+        record_decision(&event.action, Outcome::Denied);
         let why = match denial {
             Denial::Explicit { statement } => {
                 event.statement = Some(statement);
@@ -112,4 +121,14 @@ impl Caller {
         state.audit.record(event).await?;
         Err(ApiError::AccessDenied(detail))
     }
+}
+
+/// Counts a decision; `action` is one of the few the handlers name, so labels stay bounded.
+pub fn record_decision(action: &str, outcome: Outcome) {
+    metrics::counter!(
+        crate::telemetry::DECISIONS,
+        "action" => action.to_owned(),
+        "outcome" => outcome.as_str()
+    )
+    .increment(1);
 }

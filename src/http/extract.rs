@@ -23,6 +23,7 @@ impl FromRequestParts<AppState> for Principal {
         let principal = state
             .verifier
             .verify(token)
+            .await
             .map_err(ApiError::InvalidToken)?;
         tracing::Span::current().record("subject", principal.subject.as_str());
         Ok(principal)

@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use super::Settings;
 use crate::error::{ApiError, PendingProblem, Problem};
+use crate::telemetry;
 
 pub async fn observe(
     State(settings): State<Arc<Settings>>,
@@ -49,7 +50,16 @@ pub async fn observe(
             response = render(response, error, &request_id);
         }
         let status = response.status().as_u16();
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed().as_secs_f64();
+        let latency_ms = elapsed * 1000.0;
+        metrics::counter!(
+            telemetry::HTTP_REQUESTS,
+            "route" => route.clone(),
+            "method" => method.to_string(),
+            "status" => status.to_string()
+        )
+        .increment(1);
+        metrics::histogram!(telemetry::HTTP_DURATION, "route" => route.clone()).record(elapsed);
         match &problem {
             Some(PendingProblem(error)) => {
                 tracing::info!(status, latency_ms, code = error.code(), "request")
@@ -74,6 +84,7 @@ fn log_error(error: &ApiError) {
         }
         tracing::error!(error = %error, cause = %chain, "request failed");
     } else if let ApiError::InvalidToken(reason) = error {
+        metrics::counter!(telemetry::AUTH_FAILURES, "reason" => reason.reason()).increment(1);
         tracing::info!(reason = reason.reason(), detail = %reason, "token refused");
     }
 }

@@ -8,6 +8,7 @@ mod middleware;
 pub(crate) mod openapi;
 mod ops;
 mod presign;
+mod rate_limit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,12 +20,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::routing::{get, post};
 use ipnet::IpNet;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub use extract::{AppJson, ClientInfo};
 pub use presign::{PresignBody, PresignResponse};
+pub use rate_limit::RateLimits;
 
 use crate::audit::{AuditStore, AuditWriter};
 use crate::auth::Verifier;
@@ -47,6 +51,10 @@ pub struct AppState {
     pub audit_store: Arc<dyn AuditStore>,
     /// Request-level settings from the configuration.
     pub settings: Arc<Settings>,
+    /// Token buckets per client address and per caller.
+    pub rate_limits: Arc<RateLimits>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
 }
 
 /// The parts of the configuration that requests consult.
@@ -60,6 +68,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// Whole-request deadline.
     pub request_timeout: Duration,
+    /// Requests handled at once.
+    pub max_concurrent_requests: usize,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// Origins allowed by CORS; empty disables CORS.
@@ -78,6 +88,7 @@ pub fn router(state: AppState) -> Router {
             "/openapi.yaml",
             get(ops::openapi).with_state(openapi::yaml()),
         )
+        .route("/metrics", get(ops::metrics))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
@@ -85,7 +96,9 @@ pub fn router(state: AppState) -> Router {
 
     // Layers listed outermost first (ServiceBuilder order): the request id exists before
     // anything logs; `observe` wraps everything after it, so every response, CORS
-    // preflights included, is timed, logged once and, if an error, rendered as problem+json.
+    // preflights included, is timed, logged once and, if an error, rendered as
+    // problem+json. The concurrency limit sits inside `observe`'s deadline, so waiting
+    // for a slot never outlasts the request timeout.
     let x_request_id = HeaderName::from_static("x-request-id");
     let stack = tower::ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(
@@ -96,6 +109,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             settings.clone(),
             middleware::observe,
+        ))
+        .layer(GlobalConcurrencyLimitLayer::new(
+            settings.max_concurrent_requests,
         ))
         .option_layer(cors_layer(&settings.cors_origins));
     routes.layer(stack)

@@ -26,6 +26,7 @@ Every error is RFC 9457 problem+json; every response carries `x-request-id`."
         super::audit::query_audit,
         super::ops::healthz,
         super::ops::readyz,
+        super::ops::metrics,
         super::ops::openapi,
     ),
     components(
@@ -55,7 +56,7 @@ pub(crate) fn yaml() -> Arc<str> {
         .expect("the OpenAPI document serializes to YAML");
     format!(
         "# Generated from the code (src/http/openapi.rs); do not edit by hand.\n\
-         # Regenerate: PRESIGND_UPDATE_OPENAPI=1 cargo nextest run openapi\n{body}"
+         # Regenerate: UPDATE_OPENAPI=1 cargo nextest run openapi\n{body}"
     )
     .into()
 }
@@ -240,6 +241,9 @@ mod tests {
             ApiError::MethodNotAllowed,
             ApiError::PayloadTooLarge { limit: 1 },
             ApiError::UnsupportedMediaType,
+            ApiError::RateLimited {
+                retry_after_secs: 1,
+            },
             ApiError::AuditUnavailable(AuditError::Timeout),
             ApiError::CredentialsUnavailable(PresignError::CredentialsExpiring),
             ApiError::Timeout,
@@ -254,6 +258,7 @@ mod tests {
                 | ApiError::MethodNotAllowed
                 | ApiError::PayloadTooLarge { .. }
                 | ApiError::UnsupportedMediaType
+                | ApiError::RateLimited { .. }
                 | ApiError::AuditUnavailable(_)
                 | ApiError::CredentialsUnavailable(_)
                 | ApiError::Timeout

@@ -22,12 +22,12 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// 200 when the audit store answers and a policy is loaded, else 503.
+/// 200 when the audit store answers, a policy is loaded and every issuer has keys, else 503.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "ops",
-    summary = "Readiness; 200 when the audit store answers and a policy is loaded.",
+    summary = "Readiness; 200 when the audit store answers, a policy is loaded and every issuer has keys.",
     responses(
         (status = 200, description = "Ready.", body = String, content_type = "text/plain"),
         (status = 503, description = "Not ready; the body says why.", body = String, content_type = "text/plain"),
@@ -35,6 +35,10 @@ pub async fn healthz() -> &'static str {
 )]
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let policy_loaded = state.policy.load().statement_count() > 0;
+    // A JWKS issuer whose keys have not arrived yet would refuse all its tokens.
+    if !state.verifier.issuers_without_keys().is_empty() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "an issuer has no keys yet");
+    }
     match state.audit_store.ping().await {
         Ok(()) if policy_loaded => (StatusCode::OK, "ready"),
         Ok(()) => (StatusCode::SERVICE_UNAVAILABLE, "no policy loaded"),
@@ -57,6 +61,21 @@ pub async fn openapi(State(spec): State<Arc<str>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/yaml")],
         spec.to_string(),
+    )
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    summary = "Prometheus metrics, in the text exposition format (version 0.0.4).",
+    responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain"))
+)]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
     )
 }
 

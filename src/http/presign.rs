@@ -160,7 +160,9 @@ pub async fn presign(
     event.expires_in = Some(signed.expires_in as i64);
     event.signature_sha256 = Some(signature_fingerprint(&signed.signature));
     // The URL is released only after its row is durable (DESIGN §1 rule 1).
+    let action = event.action.clone();
     state.audit.record(event).await?;
+    super::authorize::record_decision(&action, Outcome::Issued);
     Ok(Json(PresignResponse {
         url: signed.url,
         method: signed.method,

@@ -155,3 +155,57 @@ async fn audit_command_reads_the_log_in_every_format() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("since"), "{}", stderr(&bad));
 }
+
+#[tokio::test]
+async fn audit_follow_prints_new_rows_once() {
+    use std::io::BufRead;
+    let app = TestApp::start().await;
+    let token = app.token("alice");
+    app.presign_ok(
+        &token,
+        json!({"bucket": BUCKET, "key": "alice/f0", "method": "GET"}),
+    )
+    .await;
+    let url = format!("sqlite://{}", app.dir.path().join("audit.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_presignd"))
+        .args(["audit", "--follow", "--format", "json"])
+        .env("PRESIGND_AUDIT__DATABASE_URL", &url)
+        .env_remove("PRESIGND_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let next_key = |timeout: std::time::Duration| -> Option<String> {
+        let line = received.recv_timeout(timeout).ok()?;
+        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+        Some(event["key"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        next_key(std::time::Duration::from_secs(10)).as_deref(),
+        Some("alice/f0")
+    );
+    for i in 1..=3 {
+        app.presign_ok(
+            &token,
+            json!({"bucket": BUCKET, "key": format!("alice/f{i}"), "method": "GET"}),
+        )
+        .await;
+    }
+    let mut followed = Vec::new();
+    for _ in 0..3 {
+        followed.push(next_key(std::time::Duration::from_secs(10)).expect("a followed row"));
+    }
+    assert_eq!(followed, ["alice/f1", "alice/f2", "alice/f3"]);
+    // Later polls print nothing twice.
+    assert_eq!(next_key(std::time::Duration::from_millis(2500)), None);
+    child.kill().unwrap();
+    let _ = child.wait();
+}

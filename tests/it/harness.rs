@@ -38,7 +38,7 @@ pub const POLICY: &str = r#"{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
-    /// A fresh database on the PostgreSQL at `PRESIGND_TEST_POSTGRES_URL`, or this URL.
+    /// A fresh database on the PostgreSQL at `POSTGRES_TEST_URL`, or this URL.
     Postgres(Option<String>),
 }
 
@@ -92,7 +92,7 @@ impl TestApp {
             Backend::Postgres(Some(url)) => url.clone(),
             Backend::Postgres(None) => fresh_postgres_database()
                 .await
-                .expect("Backend::Postgres needs PRESIGND_TEST_POSTGRES_URL; check postgres_available() first"),
+                .expect("Backend::Postgres needs POSTGRES_TEST_URL; check postgres_url() first"),
         };
         let policy_file = dir.path().join("policy.json");
         std::fs::write(&policy_file, &options.policy).unwrap();
@@ -112,6 +112,12 @@ impl TestApp {
             force_path_style = true
             [audit]
             database_url = "{database_url}"
+            # Load tests here send bursts from one caller; rate-limit tests set their own.
+            [rate_limit]
+            per_subject_per_second = 100000
+            burst = 100000
+            per_ip_per_second = 100000
+            per_ip_burst = 100000
             "#,
             policy = policy_file.display(),
             endpoint = s3.endpoint,
@@ -259,14 +265,14 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-/// The PostgreSQL the tests may use, from `PRESIGND_TEST_POSTGRES_URL`. Without it the
+/// The PostgreSQL the tests may use, from `POSTGRES_TEST_URL`. Without it the
 /// PostgreSQL tests are skipped, and say so loudly (CI always sets it).
 pub fn postgres_url() -> Option<String> {
-    match std::env::var("PRESIGND_TEST_POSTGRES_URL") {
+    match std::env::var("POSTGRES_TEST_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
             eprintln!(
-                "SKIPPED: PostgreSQL test; set PRESIGND_TEST_POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it"
+                "SKIPPED: PostgreSQL test; set POSTGRES_TEST_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it"
             );
             None
         }
@@ -279,7 +285,7 @@ pub async fn fresh_postgres_database() -> Option<String> {
     let admin_url = postgres_url()?;
     let admin = sqlx::PgPool::connect(&admin_url)
         .await
-        .expect("PRESIGND_TEST_POSTGRES_URL is set but PostgreSQL does not answer");
+        .expect("POSTGRES_TEST_URL is set but PostgreSQL does not answer");
     let names: Vec<String> =
         sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'presignd_test_%'")
             .fetch_all(&admin)

@@ -4,6 +4,7 @@
 mod harness;
 
 mod audit;
+mod auth;
 mod cli;
 mod config_files;
 mod openapi;
@@ -11,4 +12,5 @@ mod ops;
 mod postgres;
 mod presign;
 mod s3_enforcement;
+mod shutdown;
 mod validation;

@@ -7,10 +7,11 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::harness::{BUCKET, TestApp};
+use crate::harness::{BUCKET, Options, TestApp};
 
 /// How to bring the committed copy up to date; the only way a test writes a repository file.
-const REGENERATE: &str = "PRESIGND_UPDATE_OPENAPI=1 cargo nextest run openapi";
+/// Not `PRESIGND_`-prefixed: the binaries that tests spawn read that prefix as configuration.
+const REGENERATE: &str = "UPDATE_OPENAPI=1 cargo nextest run openapi";
 
 fn committed_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openapi.yaml")
@@ -33,7 +34,7 @@ async fn committed_spec_matches_the_code() {
     let app = TestApp::start().await;
     let served = served_spec(&app).await;
     let path = committed_path();
-    if std::env::var_os("PRESIGND_UPDATE_OPENAPI").is_some_and(|v| v == "1") {
+    if std::env::var_os("UPDATE_OPENAPI").is_some_and(|v| v == "1") {
         std::fs::write(&path, &served).unwrap();
         eprintln!("rewrote {}", path.display());
         return;
@@ -382,7 +383,7 @@ async fn real_responses_conform_to_the_spec() {
     }
 
     // The operational routes.
-    for path in ["/healthz", "/readyz", "/openapi.yaml"] {
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.yaml"] {
         let response = app
             .http
             .get(format!("{}{path}", app.base))
@@ -391,5 +392,36 @@ async fn real_responses_conform_to_the_spec() {
             .unwrap();
         assert_eq!(response.status(), 200, "{path}");
         spec.check(path, "get", response).await;
+    }
+}
+
+#[tokio::test]
+async fn rate_limited_responses_conform_to_the_spec() {
+    let app = TestApp::start_with(Options {
+        config: "[rate_limit]\nper_subject_per_second = 1\nburst = 1\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let spec = Spec::load(&app).await;
+    let ops = app.token_with("olga", json!({ "groups": ["ops"] }));
+    let body = json!({ "bucket": BUCKET, "key": "olga/a", "method": "GET" });
+    for (path, method) in [("/presign", "post"), ("/audit", "get")] {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            let request = match method {
+                "post" => app.http.post(format!("{}{path}", app.base)).json(&body),
+                _ => app.http.get(format!("{}{path}", app.base)),
+            };
+            let response = request.bearer_auth(&ops).send().await.unwrap();
+            let status = response.status().as_u16();
+            statuses.push(status);
+            if status == 429 {
+                assert_eq!(
+                    spec.check(path, method, response).await["code"],
+                    "rate_limited"
+                );
+            }
+        }
+        assert!(statuses.contains(&429), "{path}: {statuses:?}");
     }
 }

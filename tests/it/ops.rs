@@ -118,3 +118,87 @@ async fn cors_preflight_allows_configured_origins_only() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_per_caller() {
+    let app = crate::harness::TestApp::start_with(crate::harness::Options {
+        config: "[rate_limit]\nper_subject_per_second = 1\nburst = 3\nper_ip_per_second = 1000\nper_ip_burst = 1000\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let alice = app.token("alice");
+    let bob = app.token("bob");
+    let body = |key: &str| serde_json::json!({"bucket": "uploads", "key": key, "method": "GET"});
+    for _ in 0..3 {
+        assert_eq!(app.presign(&alice, body("alice/a")).await.status(), 200);
+    }
+    let limited = app.presign(&alice, body("alice/a")).await;
+    assert_eq!(limited.status(), 429);
+    assert_eq!(limited.headers()["retry-after"], "1");
+    let problem: serde_json::Value = limited.json().await.unwrap();
+    assert_eq!(problem["code"], "rate_limited");
+    // Alice's burst is hers alone.
+    assert_eq!(app.presign(&bob, body("bob/a")).await.status(), 200);
+    // A limited request reached no decision, so it has no audit row.
+    assert_eq!(app.audit_rows().await.len(), 4);
+}
+
+#[tokio::test]
+async fn a_flood_of_bad_tokens_is_cut_off_by_address_before_verification() {
+    let app = crate::harness::TestApp::start_with(crate::harness::Options {
+        config: "[rate_limit]\nper_ip_per_second = 1\nper_ip_burst = 5\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(
+            app.presign("not-a-token", serde_json::json!({}))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_decisions_and_audit_batches() {
+    let app = TestApp::start().await;
+    let token = app.token("alice");
+    app.presign_ok(
+        &token,
+        serde_json::json!({"bucket": "uploads", "key": "alice/m", "method": "PUT"}),
+    )
+    .await;
+    app.presign(
+        &token,
+        serde_json::json!({"bucket": "uploads", "key": "bob/m", "method": "PUT"}),
+    )
+    .await;
+    app.presign("bad", serde_json::json!({})).await;
+    let response = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for needle in [
+        r#"presignd_http_requests_total{route="/presign",method="POST",status="200"}"#,
+        r#"presignd_decisions_total{action="s3:PutObject",outcome="issued"}"#,
+        r#"presignd_decisions_total{action="s3:PutObject",outcome="denied"}"#,
+        r#"presignd_auth_failures_total{reason="malformed"}"#,
+        r#"presignd_http_request_duration_seconds_bucket{route="/presign",le="0.005"}"#,
+        "presignd_audit_commit_duration_seconds_count",
+        "presignd_audit_batch_rows_bucket",
+        "# HELP presignd_decisions_total",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from /metrics:\n{text}"
+        );
+    }
+    assert!(!text.contains("alice"), "no subject in metric labels");
+}

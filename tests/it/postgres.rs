@@ -1,6 +1,6 @@
 //! The audit log on PostgreSQL under faults: a role that loses INSERT, a database that
 //! goes away and comes back, and two presignd processes sharing one log. Skipped, loudly,
-//! without PRESIGND_TEST_POSTGRES_URL.
+//! without POSTGRES_TEST_URL.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
