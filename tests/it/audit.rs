@@ -7,12 +7,12 @@ use serde_json::json;
 
 use crate::harness::{BUCKET, Backend, Options, TestApp, postgres_url, query_param};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_presigns_get_exactly_one_row_each_sqlite() {
     concurrent_presigns_get_exactly_one_row_each(Backend::Sqlite).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_presigns_get_exactly_one_row_each_postgres() {
     if postgres_url().is_some() {
         concurrent_presigns_get_exactly_one_row_each(Backend::Postgres(None)).await;

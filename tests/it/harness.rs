@@ -79,6 +79,13 @@ impl TestApp {
     }
 
     pub async fn start_with(options: Options) -> Self {
+        // TEST_LOG=debug shows the app's logs (nextest captures them per test).
+        if let Ok(level) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(level)
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir().unwrap();
         let s3 = LocalS3::start(
             &dir.path().join("s3"),
@@ -112,6 +119,9 @@ impl TestApp {
             force_path_style = true
             [audit]
             database_url = "{database_url}"
+            # Tests share two cores with other test processes: a starved writer must not
+            # turn a correctness test into a timing test. Fault tests set their own.
+            commit_timeout_ms = 15000
             # Load tests here send bursts from one caller; rate-limit tests set their own.
             [rate_limit]
             per_subject_per_second = 100000
