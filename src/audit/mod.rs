@@ -197,6 +197,46 @@ const INSERT_COLUMNS: &str = "INSERT INTO audit_events (id, time, request_id, ou
      issuer, subject, client_ip, user_agent, action, bucket, object_key, expires_at, \
      expires_in, statement, signature_sha256, request) ";
 
+/// Readiness probe: reaches the table itself, so a database that answers without the
+/// schema is not ready.
+const PING_SQL: &str = "SELECT 1 FROM audit_events LIMIT 1";
+
+/// Appends the filters both stores write alike: exact matches on text columns.
+fn push_exact_filters<DB>(select: &mut sqlx::QueryBuilder<DB>, query: &AuditQuery)
+where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'static str: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for (column, value) in [
+        ("subject", &query.subject),
+        ("issuer", &query.issuer),
+        ("bucket", &query.bucket),
+        ("action", &query.action),
+        ("signature_sha256", &query.signature_sha256),
+    ] {
+        if let Some(value) = value {
+            select
+                .push(format_args!(" AND {column} = "))
+                .push_bind(value.clone());
+        }
+    }
+    if let Some(outcome) = query.outcome {
+        select.push(" AND outcome = ").push_bind(outcome.as_str());
+    }
+}
+
+/// Ends a page query: newest first, ties broken by id, `limit` rows.
+fn push_newest_first<DB>(select: &mut sqlx::QueryBuilder<DB>, limit: u32)
+where
+    DB: sqlx::Database,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    select
+        .push(" ORDER BY time DESC, id DESC LIMIT ")
+        .push_bind(i64::from(limit));
+}
+
 /// Opens the store named by `database_url` (`sqlite://…` or `postgres://…`).
 pub async fn open(database_url: &str) -> Result<Arc<dyn AuditStore>, AuditError> {
     if database_url.starts_with("sqlite:") {

@@ -96,22 +96,7 @@ impl AuditStore for PostgresStore {
         if let Some(until) = query.until {
             select.push(" AND time < ").push_bind(until);
         }
-        for (column, value) in [
-            ("subject", &query.subject),
-            ("issuer", &query.issuer),
-            ("bucket", &query.bucket),
-            ("action", &query.action),
-            ("signature_sha256", &query.signature_sha256),
-        ] {
-            if let Some(value) = value {
-                select
-                    .push(format_args!(" AND {column} = "))
-                    .push_bind(value.clone());
-            }
-        }
-        if let Some(outcome) = query.outcome {
-            select.push(" AND outcome = ").push_bind(outcome.as_str());
-        }
+        super::push_exact_filters(&mut select, query);
         if let Some(prefix) = &query.key_prefix {
             select
                 .push(" AND object_key LIKE ")
@@ -126,18 +111,13 @@ impl AuditStore for PostgresStore {
                 .push_bind(cursor.id)
                 .push(")");
         }
-        select
-            .push(" ORDER BY time DESC, id DESC LIMIT ")
-            .push_bind(i64::from(query.limit));
+        super::push_newest_first(&mut select, query.limit);
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(decode_row).collect()
     }
 
     async fn ping(&self) -> Result<(), AuditError> {
-        // Reaches the table itself: a database that answers without the schema is not ready.
-        sqlx::query("SELECT 1 FROM audit_events LIMIT 1")
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(super::PING_SQL).execute(&self.pool).await?;
         Ok(())
     }
 

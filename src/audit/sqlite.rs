@@ -129,22 +129,7 @@ impl AuditStore for SqliteStore {
         if let Some(until) = query.until {
             select.push(" AND time < ").push_bind(encode_time(until));
         }
-        for (column, value) in [
-            ("subject", &query.subject),
-            ("issuer", &query.issuer),
-            ("bucket", &query.bucket),
-            ("action", &query.action),
-            ("signature_sha256", &query.signature_sha256),
-        ] {
-            if let Some(value) = value {
-                select
-                    .push(format_args!(" AND {column} = "))
-                    .push_bind(value.clone());
-            }
-        }
-        if let Some(outcome) = query.outcome {
-            select.push(" AND outcome = ").push_bind(outcome.as_str());
-        }
+        super::push_exact_filters(&mut select, query);
         if let Some(prefix) = &query.key_prefix {
             // SQLite's LIKE ignores ASCII case; a substring comparison does not.
             select
@@ -164,18 +149,13 @@ impl AuditStore for SqliteStore {
                 .push_bind(cursor.id.to_string())
                 .push("))");
         }
-        select
-            .push(" ORDER BY time DESC, id DESC LIMIT ")
-            .push_bind(i64::from(query.limit));
+        super::push_newest_first(&mut select, query.limit);
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(decode_row).collect()
     }
 
     async fn ping(&self) -> Result<(), AuditError> {
-        // Reaches the table itself: a database that answers without the schema is not ready.
-        sqlx::query("SELECT 1 FROM audit_events LIMIT 1")
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(super::PING_SQL).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -123,8 +123,10 @@ impl Caller {
     }
 }
 
-/// Counts a decision; `action` is one of the few the handlers name, so labels stay bounded.
+/// Counts a decision and notes it on the request span, so the access-log event carries
+/// it. `action` is one of the few the handlers name, so labels stay bounded.
 pub fn record_decision(action: &str, outcome: Outcome) {
+    tracing::Span::current().record("outcome", outcome.as_str());
     metrics::counter!(
         crate::telemetry::DECISIONS,
         "action" => action.to_owned(),

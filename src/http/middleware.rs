@@ -1,5 +1,5 @@
 //! `observe`: the edge of every request. It opens the request span (request id, route,
-//! subject), enforces the request deadline, renders any [`ApiError`] as problem+json with
+//! subject, decision outcome), enforces the request deadline, renders any [`ApiError`] as problem+json with
 //! the request id, logs server faults once with their source, and emits exactly one
 //! access-log event. It never logs the raw URI: a query string may hold a signature.
 
@@ -39,6 +39,7 @@ pub async fn observe(
         method = %method,
         route = %route,
         subject = tracing::field::Empty,
+        outcome = tracing::field::Empty,
     );
 
     async {

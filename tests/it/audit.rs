@@ -7,12 +7,12 @@ use serde_json::json;
 
 use crate::harness::{BUCKET, Backend, Options, TestApp, postgres_url, query_param};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_presigns_get_exactly_one_row_each_sqlite() {
     concurrent_presigns_get_exactly_one_row_each(Backend::Sqlite).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_presigns_get_exactly_one_row_each_postgres() {
     if postgres_url().is_some() {
         concurrent_presigns_get_exactly_one_row_each(Backend::Postgres(None)).await;
@@ -256,4 +256,62 @@ async fn get_audit_rejects_bad_filters_by_name() {
 
 fn urlencode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+#[tokio::test]
+async fn retention_deletes_old_rows_in_the_background_sqlite() {
+    retention_deletes_old_rows_in_the_background(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn retention_deletes_old_rows_in_the_background_postgres() {
+    if postgres_url().is_some() {
+        retention_deletes_old_rows_in_the_background(Backend::Postgres(None)).await;
+    }
+}
+
+/// Rows older than `audit.retention_days` go; younger ones stay. The first sweep runs at
+/// startup, so a second app on the same database sweeps what the first one wrote.
+async fn retention_deletes_old_rows_in_the_background(backend: Backend) {
+    let first = start(backend).await;
+    let token = first.token("alice");
+    first
+        .presign_ok(
+            &token,
+            json!({"bucket": BUCKET, "key": "alice/new", "method": "GET"}),
+        )
+        .await;
+    let template = first.audit_rows().await.remove(0);
+    let old: Vec<_> = (0..3)
+        .map(|days| presignd::audit::AuditEvent {
+            id: uuid::Uuid::now_v7(),
+            time: time::OffsetDateTime::now_utc() - time::Duration::days(40 + days),
+            key: Some(format!("alice/old-{days}")),
+            ..template.clone()
+        })
+        .collect();
+    first.store.insert_batch(&old).await.unwrap();
+    assert_eq!(first.audit_rows().await.len(), 4);
+
+    let second = TestApp::start_with(Options {
+        backend: Backend::Existing(first.database_url.clone()),
+        config: "[audit]\nretention_days = 30\n".into(),
+        ..Options::default()
+    })
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut keys: Vec<String> = Vec::new();
+    while std::time::Instant::now() < deadline {
+        keys = second
+            .audit_rows()
+            .await
+            .into_iter()
+            .filter_map(|row| row.key)
+            .collect();
+        if keys.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(keys, ["alice/new"], "old rows swept, the young one kept");
 }

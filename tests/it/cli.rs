@@ -113,7 +113,7 @@ async fn audit_command_reads_the_log_in_every_format() {
         json!({"bucket": BUCKET, "key": "bob/cli.txt", "method": "GET"}),
     )
     .await;
-    let url = format!("sqlite://{}", app.dir.path().join("audit.db").display());
+    let url = app.database_url.clone();
     let env = [("PRESIGND_AUDIT__DATABASE_URL", url.as_str())];
 
     let json_lines = presignd(&["audit", "--format", "json", "--outcome", "issued"], &env);
@@ -166,7 +166,7 @@ async fn audit_follow_prints_new_rows_once() {
         json!({"bucket": BUCKET, "key": "alice/f0", "method": "GET"}),
     )
     .await;
-    let url = format!("sqlite://{}", app.dir.path().join("audit.db").display());
+    let url = app.database_url.clone();
     let mut child = Command::new(env!("CARGO_BIN_EXE_presignd"))
         .args(["audit", "--follow", "--format", "json"])
         .env("PRESIGND_AUDIT__DATABASE_URL", &url)

@@ -40,6 +40,8 @@ pub enum Backend {
     Sqlite,
     /// A fresh database on the PostgreSQL at `POSTGRES_TEST_URL`, or this URL.
     Postgres(Option<String>),
+    /// The store another app already uses (any `database_url`).
+    Existing(String),
 }
 
 /// What a test may change before the app starts.
@@ -69,6 +71,8 @@ pub struct TestApp {
     pub store: Arc<dyn AuditStore>,
     pub s3: LocalS3,
     pub dir: tempfile::TempDir,
+    /// The audit store's URL, for a second app or a direct connection.
+    pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -79,6 +83,13 @@ impl TestApp {
     }
 
     pub async fn start_with(options: Options) -> Self {
+        // TEST_LOG=debug shows the app's logs (nextest captures them per test).
+        if let Ok(level) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(level)
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir().unwrap();
         let s3 = LocalS3::start(
             &dir.path().join("s3"),
@@ -89,7 +100,7 @@ impl TestApp {
         .unwrap();
         let database_url = match &options.backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("audit.db").display()),
-            Backend::Postgres(Some(url)) => url.clone(),
+            Backend::Postgres(Some(url)) | Backend::Existing(url) => url.clone(),
             Backend::Postgres(None) => fresh_postgres_database()
                 .await
                 .expect("Backend::Postgres needs POSTGRES_TEST_URL; check postgres_url() first"),
@@ -112,6 +123,9 @@ impl TestApp {
             force_path_style = true
             [audit]
             database_url = "{database_url}"
+            # Tests share two cores with other test processes: a starved writer must not
+            # turn a correctness test into a timing test. Fault tests set their own.
+            commit_timeout_ms = 15000
             # Load tests here send bursts from one caller; rate-limit tests set their own.
             [rate_limit]
             per_subject_per_second = 100000
@@ -151,6 +165,7 @@ impl TestApp {
             store,
             s3,
             dir,
+            database_url,
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -206,6 +221,15 @@ impl TestApp {
             })
             .await
             .unwrap()
+    }
+
+    /// Breaks the SQLite store for real: the table the writer inserts into is gone.
+    pub async fn break_audit_store(&self) {
+        let pool = sqlx::SqlitePool::connect(&self.database_url).await.unwrap();
+        sqlx::query("DROP TABLE audit_events")
+            .execute(&pool)
+            .await
+            .unwrap();
     }
 
     /// Stops the app and waits for it to drain, as SIGTERM would.

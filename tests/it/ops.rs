@@ -25,14 +25,7 @@ async fn readiness_fails_when_the_audit_store_is_broken() {
             .status()
     };
     assert_eq!(readyz().await, 200);
-    let db = app.dir.path().join("audit.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query("DROP TABLE audit_events")
-        .execute(&pool)
-        .await
-        .unwrap();
+    app.break_audit_store().await;
     assert_eq!(readyz().await, 503);
     // Liveness is not readiness: the process still runs.
     assert_eq!(

@@ -101,6 +101,8 @@ async fn a_dead_database_fails_fast_and_heals_on_its_own() {
     let proxy = TcpProxy::start(server).await;
     let app = TestApp::start_with(Options {
         backend: Backend::Postgres(Some(proxy.route(&database))),
+        // The production default: fast failure must not depend on a long test timeout.
+        config: "[audit]\ncommit_timeout_ms = 2000\n".into(),
         ..Options::default()
     })
     .await;
@@ -146,7 +148,7 @@ async fn a_dead_database_fails_fast_and_heals_on_its_own() {
     assert_eq!(readyz.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_on_one_database_form_one_complete_log() {
     if postgres_url().is_none() {
         return;

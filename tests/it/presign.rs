@@ -323,15 +323,7 @@ async fn no_secret_reaches_the_audit_log() {
 async fn audit_failure_means_503_and_no_url() {
     let app = TestApp::start().await;
     let token = app.token("alice");
-    // Break the store for real: the table the writer inserts into is gone.
-    let db = app.dir.path().join("audit.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query("DROP TABLE audit_events")
-        .execute(&pool)
-        .await
-        .unwrap();
+    app.break_audit_store().await;
     for method in ["PUT", "GET"] {
         let response = app
             .presign(

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::harness::{ISSUER, POLICY, SECRET};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_loses_no_answered_row() {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.json");
