@@ -18,6 +18,7 @@ use crate::auth::Verifier;
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState, Settings};
 use crate::policy::{Policy, PolicyError};
+use crate::policy_reload::{self, PolicyReloader, ReloadStats};
 use crate::presign::{PresignError, Presigner};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,14 +49,7 @@ fn source_text(error: &AuditError) -> String {
 
 /// Reads and compiles a policy file; any fault names the file.
 pub fn load_policy(file: &Path) -> Result<Policy, StartupError> {
-    let text = std::fs::read_to_string(file).map_err(|error| StartupError::PolicyRead {
-        file: file.to_owned(),
-        error,
-    })?;
-    Policy::from_json(&text).map_err(|error| StartupError::Policy {
-        file: file.to_owned(),
-        error,
-    })
+    policy_reload::load(file).map(|loaded| loaded.policy)
 }
 
 /// Opens the configured audit store and applies its migrations.
@@ -70,6 +64,7 @@ pub struct App {
     state: AppState,
     writer: JoinHandle<()>,
     retention: Option<JoinHandle<()>>,
+    reloader: PolicyReloader,
 }
 
 impl App {
@@ -82,7 +77,9 @@ impl App {
         config.validate_for_serving()?;
         let verifier = Verifier::new(&config.auth.issuers)?;
         let policy_file = config.policy.file.as_deref().unwrap_or(Path::new(""));
-        let policy = load_policy(policy_file)?;
+        let loaded = policy_reload::load(policy_file)?;
+        let policy = Arc::new(ArcSwap::from_pointee(loaded.policy));
+        let policy_reloads = Arc::new(ReloadStats::default());
 
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(region) = &config.s3.region {
@@ -104,7 +101,8 @@ impl App {
 
         let state = AppState {
             verifier: Arc::new(verifier),
-            policy: Arc::new(ArcSwap::from_pointee(policy)),
+            policy: policy.clone(),
+            policy_reloads: policy_reloads.clone(),
             presigner: Arc::new(presigner),
             audit,
             audit_store: store,
@@ -117,10 +115,24 @@ impl App {
                 cors_origins: config.cors.allowed_origins.clone(),
             }),
         };
+        // Started last, so a failure above leaves no task behind; before serving, so a
+        // SIGHUP sent once /readyz answers finds its handler installed.
+        let reloader = PolicyReloader::spawn(
+            policy_file.to_owned(),
+            policy,
+            loaded.digest,
+            policy_reloads,
+            config.policy.watch,
+        )
+        .map_err(|error| StartupError::Io {
+            what: "installing the SIGHUP handler".into(),
+            error,
+        })?;
         Ok(App {
             state,
             writer,
             retention,
+            reloader,
         })
     }
 
@@ -138,8 +150,10 @@ impl App {
             state,
             writer,
             retention,
+            reloader,
         } = self;
         let served = http::serve(listener, http::router(state), shutdown).await;
+        reloader.stop().await;
         // Every AuditWriter handle lived in the router, now dropped: the writer commits
         // what is queued and ends.
         if let Err(error) = writer.await {

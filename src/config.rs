@@ -96,11 +96,27 @@ fn default_leeway() -> u64 {
     60
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// The IAM-style policy JSON file.
     pub file: Option<PathBuf>,
+    /// Reload when the file changes; SIGHUP reloads either way.
+    #[serde(default = "default_watch")]
+    pub watch: bool,
+}
+
+fn default_watch() -> bool {
+    true
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            watch: default_watch(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
