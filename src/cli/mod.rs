@@ -1,6 +1,7 @@
-//! The command line (DESIGN §8): `serve`, `dev`, `migrate`, `token`.
+//! The command line (DESIGN §8): `serve`, `dev`, `migrate`, `token`, `policy`.
 
 mod dev;
+pub mod policy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ pub enum Command {
     Migrate,
     /// Mint a token for an HS issuer of the configuration (development and tests).
     Token(TokenArgs),
+    /// Simulate a request against a policy (`check`) or validate a policy file.
+    Policy(policy::PolicyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +75,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Dev(args) => dev::run(cli.config, args).await,
         Command::Migrate => migrate(cli.config).await,
         Command::Token(args) => token(cli.config, args),
+        // Has its own exit statuses: 1 is a denial, not an error.
+        Command::Policy(args) => return policy::run(cli.config, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

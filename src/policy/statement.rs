@@ -22,6 +22,32 @@ pub(crate) struct Statement {
     conditions: Vec<Condition>,
 }
 
+/// How a statement matched a request (see [`Statement::verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    pub(crate) value: Tri,
+    /// What made `value` less than `True`; `None` when it is `True`.
+    pub(crate) blame: Option<Part>,
+}
+
+impl Verdict {
+    fn blame(value: Tri, part: Part) -> Verdict {
+        Verdict {
+            value,
+            blame: Some(part),
+        }
+    }
+}
+
+/// A part of a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    Action,
+    Resource,
+    /// Index into the statement's conditions.
+    Condition(usize),
+}
+
 /// `Action`/`Resource` (any pattern matches) or their `Not*` form (no pattern matches).
 #[derive(Debug, Clone)]
 struct Patterns {
@@ -57,20 +83,58 @@ impl Statement {
     /// Whether the statement applies. An Allow needs everything definitely true; a Deny
     /// applies unless something is definitely false (an `Unknown` never helps a request).
     pub(crate) fn applies(&self, bindings: &Bindings<'_>) -> bool {
-        let request = bindings.request();
-        if !self.matches_action(request.action) {
-            return false;
-        }
-        let mut result = self.matches_resource(request.resource, bindings);
-        for condition in &self.conditions {
-            if result == Tri::False {
-                break;
-            }
-            result = result.and(condition.evaluate(bindings));
-        }
+        let result = self.verdict(bindings).value;
         match self.effect {
             Effect::Allow => result == Tri::True,
             Effect::Deny => result != Tri::False,
+        }
+    }
+
+    /// Action AND resource AND every condition, stopping at the first `False`, with the
+    /// part to blame when the result is not `True` (the first `False`, else the first
+    /// `Unknown`). The blame costs nothing on the request path: it is an index.
+    pub(crate) fn verdict(&self, bindings: &Bindings<'_>) -> Verdict {
+        let request = bindings.request();
+        if !self.matches_action(request.action) {
+            return Verdict::blame(Tri::False, Part::Action);
+        }
+        let mut value = self.matches_resource(request.resource, bindings);
+        if value == Tri::False {
+            return Verdict::blame(Tri::False, Part::Resource);
+        }
+        let mut blame = (value == Tri::Unknown).then_some(Part::Resource);
+        for (index, condition) in self.conditions.iter().enumerate() {
+            let result = condition.evaluate(bindings);
+            if result == Tri::False {
+                return Verdict::blame(Tri::False, Part::Condition(index));
+            }
+            if result == Tri::Unknown && blame.is_none() {
+                blame = Some(Part::Condition(index));
+            }
+            value = value.and(result);
+        }
+        Verdict { value, blame }
+    }
+
+    /// Words for a verdict of this statement, for `policy check`.
+    pub(crate) fn explain(&self, verdict: &Verdict) -> String {
+        let undecided = "cannot be decided (a claim of the wrong type, or a variable that \
+                         does not resolve)";
+        match (verdict.value, verdict.blame) {
+            (Tri::True, _) | (_, None) => "matches".into(),
+            (_, Some(Part::Action)) => "the action does not match".into(),
+            (Tri::False, Some(Part::Resource)) => "the resource does not match".into(),
+            (_, Some(Part::Resource)) => {
+                "the resource cannot be decided (a variable in NotResource does not resolve)".into()
+            }
+            (value, Some(Part::Condition(index))) => {
+                let condition = self.conditions[index].describe();
+                if value == Tri::False {
+                    format!("condition {condition} is false")
+                } else {
+                    format!("condition {condition} {undecided}")
+                }
+            }
         }
     }
 
