@@ -212,10 +212,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        // PRESIGND_CONFIG names the file itself; it is not a key of the tree.
+        // PRESIGND_CONFIG names the file itself; it is not a key of the tree. Keys keep
+        // the environment's case (`CONFIG`), so compare without it.
         let env = Env::prefixed("PRESIGND_")
             .split("__")
-            .filter(|key| key.as_str() != "config");
+            .filter(|key| !key.as_str().eq_ignore_ascii_case("config"));
         Self::from_figment(figment.merge(env))
     }
 

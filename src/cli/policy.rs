@@ -97,12 +97,10 @@ pub struct Report {
 
 fn validate(file: &Path) -> Result<Report, String> {
     let loaded = policy_reload::load(file).map_err(|e| e.to_string())?;
+    let count = loaded.policy.statement_count();
+    let plural = if count == 1 { "" } else { "s" };
     Ok(Report {
-        text: format!(
-            "{}: valid ({} statements)\n",
-            file.display(),
-            loaded.policy.statement_count()
-        ),
+        text: format!("{}: valid ({count} statement{plural})\n", file.display()),
         status: 0,
     })
 }

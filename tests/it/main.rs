@@ -5,6 +5,7 @@ mod harness;
 
 mod audit;
 mod ops;
+mod policy;
 mod presign;
 mod s3_enforcement;
 mod validation;
