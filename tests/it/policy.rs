@@ -534,3 +534,142 @@ fn policy_validate_exit_statuses() {
         "{err}"
     );
 }
+
+/// A fenced block of a Markdown file: its info string, text and first line number.
+struct Fenced {
+    info: String,
+    text: String,
+    line: usize,
+}
+
+fn fenced_blocks(markdown: &str) -> Vec<Fenced> {
+    let mut blocks = Vec::new();
+    let mut open: Option<Fenced> = None;
+    for (index, line) in markdown.lines().enumerate() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => {
+                open = Some(Fenced {
+                    info: info.trim().to_owned(),
+                    text: String::new(),
+                    line: index + 1,
+                })
+            }
+            (Some(_), Some("")) => blocks.extend(open.take()),
+            (Some(block), _) => {
+                block.text.push_str(line);
+                block.text.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    assert!(open.is_none(), "unterminated code block");
+    blocks
+}
+
+/// Splits a command line as a POSIX shell would for the quoting the docs use: single
+/// and double quotes, no expansions.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.get_or_insert_with(String::new).push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    assert!(quote.is_none(), "unbalanced quotes in {line:?}");
+    words.extend(word);
+    words
+}
+
+/// docs/policy.md: every ```json policy loads (```json invalid ones must not), and every
+/// `$ presignd …` line in a ```console block, run against the policy above it, prints
+/// exactly what the page shows, with the exit status its first word implies.
+#[test]
+fn every_example_in_the_policy_guide_is_true() {
+    let guide = include_str!("../../docs/policy.md");
+    let dir = tempfile::tempdir().unwrap();
+    let mut policy: Option<(usize, bool)> = None;
+    let (mut policies, mut commands) = (0, 0);
+    let mut failures = Vec::new();
+    for block in fenced_blocks(guide) {
+        match block.info.as_str() {
+            "json" | "json invalid" => {
+                let valid = block.info == "json";
+                let loaded = presignd::policy::Policy::from_json(&block.text);
+                if loaded.is_ok() != valid {
+                    failures.push(format!("line {}: loads: {loaded:?}", block.line));
+                }
+                std::fs::write(dir.path().join("policy.json"), &block.text).unwrap();
+                policy = Some((block.line, valid));
+                policies += 1;
+            }
+            "console" => {
+                let mut lines = block.text.lines().peekable();
+                while let Some(line) = lines.next() {
+                    let Some(command) = line.strip_prefix("$ presignd ") else {
+                        failures.push(format!("line {}: not a command: {line}", block.line));
+                        break;
+                    };
+                    assert!(policy.is_some(), "line {}: no policy above", block.line);
+                    let mut expected = String::new();
+                    while let Some(output) = lines.next_if(|l| !l.starts_with("$ ")) {
+                        expected.push_str(output);
+                        expected.push('\n');
+                    }
+                    let mut child = Command::new(BINARY);
+                    child.args(shell_words(command)).current_dir(dir.path());
+                    for (name, _) in std::env::vars_os() {
+                        if name.to_string_lossy().starts_with("PRESIGND_") {
+                            child.env_remove(name);
+                        }
+                    }
+                    let output = child.output().unwrap();
+                    let printed = format!(
+                        "{}{}",
+                        String::from_utf8_lossy(&output.stdout),
+                        String::from_utf8_lossy(&output.stderr)
+                    );
+                    let want_code = if expected.starts_with("Allow\n") {
+                        0
+                    } else if expected.starts_with("Deny\n") {
+                        1
+                    } else if expected.starts_with("presignd: ") {
+                        2
+                    } else {
+                        0
+                    };
+                    if printed != expected || output.status.code() != Some(want_code) {
+                        failures.push(format!(
+                            "line {} (policy at line {}): $ presignd {command}\n\
+                             exit {:?}, want {want_code}\n--- printed:\n{printed}--- the guide:\n{expected}",
+                            block.line,
+                            policy.unwrap().0,
+                            output.status.code(),
+                        ));
+                    }
+                    commands += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} example(s) are wrong:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    // Guards against a parser that silently finds nothing.
+    assert!(
+        policies >= 12 && commands >= 25,
+        "{policies} policies, {commands} commands"
+    );
+}
