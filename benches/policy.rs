@@ -14,21 +14,8 @@ use presignd::policy::{Context, Decision, Denial, Policy, Request};
 use serde_json::{Map, Value, json};
 use time::macros::datetime;
 
-const DESIGN_EXAMPLE: &str = r#"{
-  "Version": "2012-10-17",
-  "Statement": [
-    { "Sid": "OwnFolder", "Effect": "Allow",
-      "Action": ["s3:GetObject", "s3:PutObject"],
-      "Resource": "arn:aws:s3:::uploads/users/${jwt:sub}/*",
-      "Condition": {
-        "StringLike": { "presign:ContentType": ["image/*", "application/pdf"] },
-        "NumericLessThanEquals": { "presign:ContentLength": 10485760, "presign:ExpiresIn": 900 }
-      } },
-    { "Sid": "OpsAudit", "Effect": "Allow", "Action": "presign:QueryAudit", "Resource": "*",
-      "Condition": { "ForAnyValue:StringEquals": { "jwt:groups": "ops" } } },
-    { "Sid": "NoSecrets", "Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::*/secrets/*" }
-  ]
-}"#;
+/// DESIGN.md §4's example, the fixture the unit tests use too.
+const DESIGN_EXAMPLE: &str = include_str!("../src/policy/design_example.json");
 
 /// 100 statements: 40 team folders, 30 group grants, 20 Denies, 10 misc.
 fn hundred_statements() -> String {

@@ -102,6 +102,11 @@ impl Req {
     }
 
     fn decide(&self, policy: &Policy) -> Decision {
+        self.with(|request| policy.evaluate(request))
+    }
+
+    /// Runs `f` on this request in the borrowed form the policy takes.
+    fn with<R>(&self, f: impl FnOnce(&Request<'_>) -> R) -> R {
         let context = Context {
             claims: &self.claims,
             issuer: &self.issuer,
@@ -112,7 +117,7 @@ impl Req {
             content_length: self.content_length,
             expires_in: self.expires_in,
         };
-        policy.evaluate(&Request {
+        f(&Request {
             action: &self.action,
             resource: &self.resource,
             context: &context,
@@ -159,21 +164,8 @@ fn check(policy: &str, cases: Vec<(&str, Req, Want)>) {
     );
 }
 
-const DESIGN_EXAMPLE: &str = r#"{
-  "Version": "2012-10-17",
-  "Statement": [
-    { "Sid": "OwnFolder", "Effect": "Allow",
-      "Action": ["s3:GetObject", "s3:PutObject"],
-      "Resource": "arn:aws:s3:::uploads/users/${jwt:sub}/*",
-      "Condition": {
-        "StringLike": { "presign:ContentType": ["image/*", "application/pdf"] },
-        "NumericLessThanEquals": { "presign:ContentLength": 10485760, "presign:ExpiresIn": 900 }
-      } },
-    { "Sid": "OpsAudit", "Effect": "Allow", "Action": "presign:QueryAudit", "Resource": "*",
-      "Condition": { "ForAnyValue:StringEquals": { "jwt:groups": "ops" } } },
-    { "Sid": "NoSecrets", "Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::*/secrets/*" }
-  ]
-}"#;
+/// DESIGN.md §4's example, shared with benches/policy.rs.
+const DESIGN_EXAMPLE: &str = include_str!("design_example.json");
 
 #[test]
 #[rustfmt::skip] // one row per line reads as a table
@@ -1211,22 +1203,8 @@ fn explain_agrees_with_evaluate() {
         audit(),
     ];
     for r in &requests {
-        let context = Context {
-            claims: &r.claims,
-            issuer: &r.issuer,
-            source_ip: r.source_ip,
-            current_time: r.now,
-            method: r.method.as_deref(),
-            content_type: r.content_type.as_deref(),
-            content_length: r.content_length,
-            expires_in: r.expires_in,
-        };
-        let request = Request {
-            action: &r.action,
-            resource: &r.resource,
-            context: &context,
-        };
-        let traces = policy.explain(&request);
+        let (traces, decision) =
+            r.with(|request| (policy.explain(request), policy.evaluate(request)));
         assert_eq!(traces.len(), policy.statement_count());
         let first = |deny: bool| {
             traces
@@ -1239,26 +1217,10 @@ fn explain_agrees_with_evaluate() {
             (None, Some(statement)) => Decision::Allow { statement },
             (None, None) => Decision::Deny(Denial::NoStatementAllows),
         };
-        assert_eq!(rebuilt, policy.evaluate(&request), "{r:?}");
+        assert_eq!(rebuilt, decision, "{r:?}");
     }
     let words = |r: &Req, sid: &str| {
-        let context = Context {
-            claims: &r.claims,
-            issuer: &r.issuer,
-            source_ip: r.source_ip,
-            current_time: r.now,
-            method: r.method.as_deref(),
-            content_type: r.content_type.as_deref(),
-            content_length: r.content_length,
-            expires_in: r.expires_in,
-        };
-        let request = Request {
-            action: &r.action,
-            resource: &r.resource,
-            context: &context,
-        };
-        policy
-            .explain(&request)
+        r.with(|request| policy.explain(request))
             .into_iter()
             .find(|t| t.statement == sid)
             .unwrap()
@@ -1285,22 +1247,10 @@ fn explain_agrees_with_evaluate() {
     let undecided = load(
         r#"{"Version":"2012-10-17","Statement":[{"Sid":"D","Effect":"Deny","Action":"*","Resource":"*","Condition":{"NumericGreaterThan":{"jwt:level":5}}}]}"#,
     );
-    let r = get("b/k").claim("level", json!("high"));
-    let context = Context {
-        claims: &r.claims,
-        issuer: &r.issuer,
-        source_ip: None,
-        current_time: r.now,
-        method: None,
-        content_type: None,
-        content_length: None,
-        expires_in: None,
-    };
-    let trace = &undecided.explain(&Request {
-        action: &r.action,
-        resource: &r.resource,
-        context: &context,
-    })[0];
+    let traces = get("b/k")
+        .claim("level", json!("high"))
+        .with(|request| undecided.explain(request));
+    let trace = &traces[0];
     assert!(trace.applies);
     assert!(trace.detail.starts_with("applies: an undecided Deny applies; condition `NumericGreaterThan` on `jwt:level` cannot be decided"), "{}", trace.detail);
 }
