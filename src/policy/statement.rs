@@ -8,6 +8,9 @@ use super::tri::Tri;
 use super::variables::{Bindings, Variable};
 use super::{KNOWN_ACTIONS, PolicyError};
 
+// `Statement::known_actions` has one bit per known action.
+const _: () = assert!(KNOWN_ACTIONS.len() <= 32);
+
 /// The ARN prefix every S3 object resource starts with (the `aws` partition only).
 const S3_ARN_PREFIX: &str = "arn:aws:s3:::";
 
@@ -17,6 +20,9 @@ pub(crate) struct Statement {
     pub(crate) name: String,
     pub(crate) effect: Effect,
     actions: Patterns,
+    /// Bit `i` set iff the Action element covers `KNOWN_ACTIONS[i]`: the request path
+    /// tests a bit instead of matching patterns (the answer is the same by definition).
+    known_actions: u32,
     resources: Patterns,
     /// All ANDed.
     conditions: Vec<Condition>,
@@ -64,13 +70,20 @@ impl Statement {
             Some(block) => condition::compile(block).map_err(fail)?,
             None => Vec::new(),
         };
-        Ok(Statement {
+        let mut statement = Statement {
             name: raw.name,
             effect: raw.effect,
             actions,
+            known_actions: 0,
             resources,
             conditions,
-        })
+        };
+        for (bit, action) in KNOWN_ACTIONS.iter().enumerate() {
+            if statement.matches_action_patterns(action) {
+                statement.known_actions |= 1 << bit;
+            }
+        }
+        Ok(statement)
     }
 
     /// Every variable the statement uses (resources and condition values).
@@ -95,7 +108,11 @@ impl Statement {
     /// `Unknown`). The blame costs nothing on the request path: it is an index.
     pub(crate) fn verdict(&self, bindings: &Bindings<'_>) -> Verdict {
         let request = bindings.request();
-        if !self.matches_action(request.action) {
+        let action_matches = match bindings.known_action() {
+            Some(bit) => self.known_actions & (1 << bit) != 0,
+            None => self.matches_action_patterns(request.action),
+        };
+        if !action_matches {
             return Verdict::blame(Tri::False, Part::Action);
         }
         let mut value = self.matches_resource(request.resource, bindings);
@@ -138,7 +155,7 @@ impl Statement {
         }
     }
 
-    fn matches_action(&self, action: &str) -> bool {
+    fn matches_action_patterns(&self, action: &str) -> bool {
         let any =
             self.actions.patterns.iter().any(|pattern| {
                 pattern.matches(action, Case::AsciiInsensitive, |_| None) == Some(true)
@@ -152,6 +169,11 @@ impl Statement {
     fn matches_resource(&self, resource: &str, bindings: &Bindings<'_>) -> Tri {
         let mut unresolved = false;
         for pattern in &self.resources.patterns {
+            // In Resource, unresolved and unmatched both mean "not this entry", so an
+            // entry whose leading text differs is skipped without resolving variables.
+            if !self.resources.negated && pattern.rejects_by_head(resource, Case::Sensitive) {
+                continue;
+            }
             match pattern.matches(resource, Case::Sensitive, |v| bindings.resource_value(v)) {
                 Some(true) => return Tri::from(!self.resources.negated),
                 Some(false) => {}
@@ -241,4 +263,45 @@ fn compile_resource(source: &str) -> Result<Pattern, String> {
         ));
     }
     Ok(pattern)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::document;
+
+    /// The precomputed action bits agree with matching the patterns, for every known
+    /// action in any ASCII case, for Action and NotAction.
+    #[test]
+    fn known_action_bits_agree_with_patterns() {
+        let elements = [
+            r#""Action":"*""#,
+            r#""Action":"s3:*""#,
+            r#""Action":["s3:GetObject","presign:QueryAudit"]"#,
+            r#""Action":"S3:?ut*""#,
+            r#""NotAction":"s3:GetObject""#,
+            r#""NotAction":["presign:*","s3:Put*"]"#,
+        ];
+        for element in elements {
+            let text = format!(
+                r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow",{element},"Resource":"*"}}}}"#
+            );
+            let raw = document::parse(&text).unwrap().remove(0);
+            let statement = Statement::compile(raw).unwrap();
+            for (bit, action) in KNOWN_ACTIONS.iter().enumerate() {
+                for spelling in [
+                    action.to_string(),
+                    action.to_ascii_uppercase(),
+                    action.to_ascii_lowercase(),
+                ] {
+                    let by_bits = statement.known_actions & (1 << bit) != 0;
+                    assert_eq!(
+                        by_bits,
+                        statement.matches_action_patterns(&spelling),
+                        "{element} {spelling}"
+                    );
+                }
+            }
+        }
+    }
 }
