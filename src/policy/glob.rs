@@ -8,6 +8,8 @@
 //! every chunk in between is taken at its leftmost match. Taking the leftmost match is
 //! always safe (any later match leaves fewer characters for the rest), so there is no
 //! backtracking and the cost is O(text × pattern) at worst, whatever the number of `*`.
+//! Case-sensitive chunks that start with text jump to its next occurrence with a
+//! substring search rather than trying every position.
 
 use super::variables::{Placeholder, Variable, parse_placeholder};
 

@@ -5,6 +5,13 @@
 //! Files: `document` reads the JSON strictly, `statement` compiles and applies one
 //! statement, `glob` matches `*`/`?` patterns, `variables` parses and resolves `${...}`,
 //! `condition` handles `Condition` blocks, `tri` is the three-valued logic they share.
+//! [`Policy::explain`] gives, per statement, what matched or fell short, for
+//! `presignd policy check`; it reads the same verdicts as `evaluate`.
+//!
+//! Cost: about 0.2–0.4 µs for DESIGN §4's example and 1–3 µs for 100 statements
+//! (`cargo bench --bench policy`): each statement's Action is reduced at load time to a
+//! bit per known action, and resource patterns reject on their leading text before
+//! resolving any variable.
 //!
 //! # Semantics
 //!
