@@ -18,6 +18,7 @@ use crate::auth::Verifier;
 use crate::config::{Config, ConfigError};
 use crate::http::{self, AppState, RateLimits, Settings};
 use crate::policy::{Policy, PolicyError};
+use crate::policy_reload::{self, PolicyReloader, ReloadStats};
 use crate::presign::{PresignError, Presigner};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,14 +52,7 @@ fn source_text(error: &AuditError) -> String {
 
 /// Reads and compiles a policy file; any fault names the file.
 pub fn load_policy(file: &Path) -> Result<Policy, StartupError> {
-    let text = std::fs::read_to_string(file).map_err(|error| StartupError::PolicyRead {
-        file: file.to_owned(),
-        error,
-    })?;
-    Policy::from_json(&text).map_err(|error| StartupError::Policy {
-        file: file.to_owned(),
-        error,
-    })
+    policy_reload::load(file).map(|loaded| loaded.policy)
 }
 
 /// Opens the configured audit store and applies its migrations.
@@ -74,6 +68,8 @@ pub struct App {
     writer: JoinHandle<()>,
     /// Best-effort tasks (retention, rate-limit housekeeping), stopped after serving.
     background: Vec<JoinHandle<()>>,
+    /// Reloads the policy on SIGHUP and file change.
+    reloader: PolicyReloader,
 }
 
 impl App {
@@ -88,7 +84,9 @@ impl App {
         // JWKS arrive in the background: an IdP that is down delays only its own tokens.
         verifier.spawn_refresh();
         let policy_file = config.policy.file.as_deref().unwrap_or(Path::new(""));
-        let policy = load_policy(policy_file)?;
+        let loaded = policy_reload::load(policy_file)?;
+        let policy = Arc::new(ArcSwap::from_pointee(loaded.policy));
+        let policy_reloads = Arc::new(ReloadStats::default());
 
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(region) = &config.s3.region {
@@ -110,7 +108,8 @@ impl App {
 
         let state = AppState {
             verifier: Arc::new(verifier),
-            policy: Arc::new(ArcSwap::from_pointee(policy)),
+            policy: policy.clone(),
+            policy_reloads: policy_reloads.clone(),
             presigner: Arc::new(presigner),
             audit,
             audit_store: store,
@@ -126,6 +125,19 @@ impl App {
             rate_limits: Arc::new(RateLimits::new(&config.rate_limit)),
             metrics: crate::telemetry::metrics(),
         };
+        // Started last, so a failure above leaves no task behind; before serving, so a
+        // SIGHUP sent once /readyz answers finds its handler installed.
+        let reloader = PolicyReloader::spawn(
+            policy_file.to_owned(),
+            policy,
+            loaded.digest,
+            policy_reloads,
+            config.policy.watch,
+        )
+        .map_err(|error| StartupError::Io {
+            what: "installing the SIGHUP handler".into(),
+            error,
+        })?;
         let housekeeping = tokio::spawn(forget_idle_buckets(state.rate_limits.clone()));
         Ok(App {
             state,
@@ -134,6 +146,7 @@ impl App {
                 .into_iter()
                 .flatten()
                 .collect(),
+            reloader,
         })
     }
 
@@ -151,8 +164,10 @@ impl App {
             state,
             writer,
             background,
+            reloader,
         } = self;
         let served = http::serve(listener, http::router(state), shutdown).await;
+        reloader.stop().await;
         // Every AuditWriter handle lived in the router, now dropped: the writer commits
         // what is queued and ends.
         if let Err(error) = writer.await {

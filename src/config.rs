@@ -128,11 +128,27 @@ fn default_leeway() -> u64 {
     60
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
     /// The IAM-style policy JSON file.
     pub file: Option<PathBuf>,
+    /// Reload when the file changes; SIGHUP reloads either way.
+    #[serde(default = "default_watch")]
+    pub watch: bool,
+}
+
+fn default_watch() -> bool {
+    true
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            watch: default_watch(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -242,10 +258,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        // PRESIGND_CONFIG names the file itself; it is not a key of the tree.
+        // PRESIGND_CONFIG names the file itself; it is not a key of the tree. Keys keep
+        // the environment's case (`CONFIG`), so compare without it.
         let env = Env::prefixed("PRESIGND_")
             .split("__")
-            .filter(|key| key.as_str() != "config");
+            .filter(|key| !key.as_str().eq_ignore_ascii_case("config"));
         Self::from_figment(figment.merge(env))
     }
 

@@ -8,7 +8,7 @@ pub mod app;
 pub mod audit;
 /// JWT verification into a `Principal`.
 pub mod auth;
-/// The command line: serve, dev, migrate, token.
+/// The command line: serve, dev, migrate, token, policy check/validate.
 pub mod cli;
 /// The typed configuration tree and its loading.
 pub mod config;
@@ -20,6 +20,8 @@ pub mod http;
 pub mod local_s3;
 /// The IAM-style policy language: parse, compile, evaluate (pure).
 pub mod policy;
+/// Reloading the policy on SIGHUP and file change, with atomic swaps and counters.
+pub mod policy_reload;
 /// Presigning with aws-sdk-s3, names, true expiry.
 pub mod presign;
 /// Logging setup.

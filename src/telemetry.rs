@@ -20,6 +20,8 @@ pub const DECISIONS: &str = "presignd_decisions_total";
 pub const AUTH_FAILURES: &str = "presignd_auth_failures_total";
 /// JWKS fetches by issuer and result (ok, error).
 pub const JWKS_FETCHES: &str = "presignd_jwks_fetches_total";
+/// Policy reloads by result (ok, error: the running policy stayed in force).
+pub const POLICY_RELOADS: &str = "presignd_policy_reloads_total";
 /// Requests refused by a rate limit, by scope (ip, subject).
 pub const RATE_LIMITED: &str = "presignd_rate_limited_total";
 /// Time to commit one audit batch, in seconds.
@@ -174,6 +176,10 @@ fn describe() {
     describe_counter!(DECISIONS, "Policy decisions by action and outcome");
     describe_counter!(AUTH_FAILURES, "Refused bearer tokens by reason");
     describe_counter!(JWKS_FETCHES, "JWKS fetches by issuer and result");
+    describe_counter!(
+        POLICY_RELOADS,
+        "Policy reloads by result; error keeps the running policy"
+    );
     describe_counter!(RATE_LIMITED, "Requests refused by a rate limit, by scope");
     describe_histogram!(
         AUDIT_COMMIT,

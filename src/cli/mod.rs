@@ -1,7 +1,8 @@
-//! The command line (DESIGN §8): `serve`, `dev`, `migrate`, `token`.
+//! The command line (DESIGN §8): `serve`, `dev`, `migrate`, `token`, `policy`.
 
 mod audit;
 mod dev;
+pub mod policy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,8 @@ pub enum Command {
     Token(TokenArgs),
     /// Read the audit log named in the configuration (filters as GET /audit).
     Audit(audit::AuditArgs),
+    /// Simulate a request against a policy (`check`) or validate a policy file.
+    Policy(policy::PolicyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,6 +90,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(config) => audit::run(&config, args).await,
             Err(error) => Err(error.into()),
         },
+        // Has its own exit statuses: 1 is a denial, not an error.
+        Command::Policy(args) => return policy::run(cli.config, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,6 +34,7 @@ use crate::audit::{AuditStore, AuditWriter};
 use crate::auth::Verifier;
 use crate::error::ApiError;
 use crate::policy::Policy;
+use crate::policy_reload::ReloadStats;
 use crate::presign::Presigner;
 
 /// Shared by every request: cheap handles only.
@@ -43,6 +44,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// The policy in force; replaced whole, never edited, on reload.
     pub policy: Arc<ArcSwap<Policy>>,
+    /// Counts of policy reloads that succeeded and failed (for metrics).
+    pub policy_reloads: Arc<ReloadStats>,
     /// Signs URLs with one prebuilt S3 client per (region, endpoint, path style).
     pub presigner: Arc<Presigner>,
     /// Group-commit writer: every URL waits for its row here.

@@ -149,6 +149,9 @@ enum Values {
 /// One `operator: { key: values }` pair.
 #[derive(Debug, Clone)]
 pub(crate) struct Condition {
+    /// The operator and key as written, to explain a decision.
+    operator_name: Box<str>,
+    key_name: Box<str>,
     kind: Kind,
     negated: bool,
     qualifier: Option<Qualifier>,
@@ -189,6 +192,8 @@ pub(crate) fn compile(block: &Map<String, Value>) -> Result<Vec<Condition>, Stri
             }
             let values = parse_values(kind, raw).map_err(at)?;
             conditions.push(Condition {
+                operator_name: operator_name.as_str().into(),
+                key_name: key_name.as_str().into(),
                 kind,
                 negated,
                 qualifier,
@@ -608,6 +613,11 @@ impl<'a> KeyValue<'a> {
 }
 
 impl Condition {
+    /// `StringLike on presign:ContentType`, as written in the policy.
+    pub(crate) fn describe(&self) -> String {
+        format!("`{}` on `{}`", self.operator_name, self.key_name)
+    }
+
     /// The variables used in this condition's values.
     pub(crate) fn variables(&self) -> impl Iterator<Item = &Variable> {
         let patterns: &[Pattern] = match &self.values {

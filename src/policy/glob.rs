@@ -8,6 +8,8 @@
 //! every chunk in between is taken at its leftmost match. Taking the leftmost match is
 //! always safe (any later match leaves fewer characters for the rest), so there is no
 //! backtracking and the cost is O(text × pattern) at worst, whatever the number of `*`.
+//! Case-sensitive chunks that start with text jump to its next occurrence with a
+//! substring search rather than trying every position.
 
 use super::variables::{Placeholder, Variable, parse_placeholder};
 
@@ -49,6 +51,8 @@ pub(crate) enum Case {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Pattern {
     segments: Vec<Segment>,
+    /// Whether any segment is a `Variable`, so patterns without one skip resolving.
+    has_variables: bool,
 }
 
 impl Pattern {
@@ -90,7 +94,11 @@ impl Pattern {
             }
         }
         flush(&mut literal, &mut segments);
-        Ok(Pattern { segments })
+        let has_variables = segments.iter().any(|s| matches!(s, Segment::Variable(_)));
+        Ok(Pattern {
+            segments,
+            has_variables,
+        })
     }
 
     /// The variables this pattern uses.
@@ -117,7 +125,7 @@ impl Pattern {
     where
         R: Fn(&Variable) -> Option<&'v str>,
     {
-        if self.variables().any(|variable| resolve(variable).is_none()) {
+        if self.has_variables && self.variables().any(|variable| resolve(variable).is_none()) {
             return None;
         }
         let m = Matcher {
@@ -125,7 +133,28 @@ impl Pattern {
             case,
             resolve,
         };
+        // Most actions are one literal (`s3:GetObject`): compare without the machinery.
+        if let [Segment::Literal { text: literal, .. }] = self.segments.as_slice() {
+            return Some(m.eat(0, literal) == Some(text.len()));
+        }
         Some(m.run(&self.segments))
+    }
+
+    /// Whether `text` cannot match whatever the variables resolve to, because it does
+    /// not begin with the pattern's leading literal text: a cheap early rejection for
+    /// callers to whom "no match" and "unresolved" mean the same.
+    pub(crate) fn rejects_by_head(&self, text: &str, case: Case) -> bool {
+        match self.segments.first() {
+            Some(Segment::Literal { text: head, .. }) if case != Case::Insensitive => {
+                let m = Matcher {
+                    text,
+                    case,
+                    resolve: |_: &Variable| None,
+                };
+                m.eat(0, head).is_none()
+            }
+            _ => false,
+        }
     }
 }
 
@@ -184,8 +213,18 @@ where
 
     /// The end of the leftmost match of `chunk` starting at or after `from`.
     fn find_leftmost(&self, chunk: &[Segment], from: usize) -> Option<usize> {
+        // A match can only start where the chunk's leading text occurs: jump there with
+        // a substring search instead of trying every position (case-sensitive only).
+        let leading = match (self.case, chunk.first()) {
+            (Case::Sensitive, Some(Segment::Literal { text, .. })) => Some(&**text),
+            (Case::Sensitive, Some(Segment::Variable(variable))) => (self.resolve)(variable),
+            _ => None,
+        };
         let mut start = from;
         loop {
+            if let Some(leading) = leading {
+                start += self.text[start..].find(leading)?;
+            }
             if let Some(end) = self.match_at(chunk, start) {
                 return Some(end);
             }
@@ -207,11 +246,22 @@ where
         Some(pos)
     }
 
-    /// Consumes `literal` at `pos`, comparing char by char under `self.case`.
+    /// Consumes `literal` at `pos`, comparing under `self.case`.
     fn eat(&self, pos: usize, literal: &str) -> Option<usize> {
         let rest = &self.text[pos..];
-        if self.case == Case::Sensitive {
-            return rest.starts_with(literal).then_some(pos + literal.len());
+        let end = pos + literal.len();
+        match self.case {
+            Case::Sensitive => return rest.starts_with(literal).then_some(end),
+            // Bytewise is the same as charwise here: ASCII folding keeps lengths, other
+            // bytes must be equal, and equal UTF-8 bytes end on a char boundary.
+            Case::AsciiInsensitive => {
+                let same = rest
+                    .as_bytes()
+                    .get(..literal.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(literal.as_bytes()));
+                return same.then_some(end);
+            }
+            Case::Insensitive => {}
         }
         let mut used = 0;
         let mut text_chars = rest.chars();
@@ -399,6 +449,21 @@ mod tests {
     }
 
     #[test]
+    fn early_rejection_by_leading_text() {
+        let p = Pattern::parse("arn:aws:s3:::b/${jwt:sub}/*", Syntax::Glob).unwrap();
+        assert!(p.rejects_by_head("arn:aws:s3:::c/alice/x", Case::Sensitive));
+        assert!(!p.rejects_by_head("arn:aws:s3:::b/alice/x", Case::Sensitive));
+        // Only leading literal text counts: a variable or wildcard first rejects nothing.
+        for source in ["${jwt:sub}/x", "*/x", "?x"] {
+            let p = Pattern::parse(source, Syntax::Glob).unwrap();
+            assert!(!p.rejects_by_head("zzz", Case::Sensitive), "{source}");
+        }
+        let a = Pattern::parse("s3:Get*", Syntax::Glob).unwrap();
+        assert!(!a.rejects_by_head("S3:GETOBJECT", Case::AsciiInsensitive));
+        assert!(a.rejects_by_head("s3:PutObject", Case::AsciiInsensitive));
+    }
+
+    #[test]
     fn errors() {
         for bad in ["${jwt:sub", "a${", "${nope:x}", "${}"] {
             assert!(Pattern::parse(bad, Syntax::Glob).is_err(), "{bad}");
@@ -444,7 +509,14 @@ mod tests {
                 .map(|_| alphabet[next(alphabet.len())])
                 .collect();
             let (p, t): (String, String) = (pattern.iter().collect(), text.iter().collect());
-            assert_eq!(glob(&p, &t), reference(&pattern, &text), "{p:?} vs {t:?}");
+            let want = reference(&pattern, &text);
+            assert_eq!(glob(&p, &t), want, "{p:?} vs {t:?}");
+            // The early rejection never rejects a match.
+            let compiled = Pattern::parse(&p, Syntax::Glob).unwrap();
+            assert!(
+                !(want && compiled.rejects_by_head(&t, Case::Sensitive)),
+                "{p:?} {t:?}"
+            );
         }
     }
 

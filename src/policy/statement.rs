@@ -8,6 +8,9 @@ use super::tri::Tri;
 use super::variables::{Bindings, Variable};
 use super::{KNOWN_ACTIONS, PolicyError};
 
+// `Statement::known_actions` has one bit per known action.
+const _: () = assert!(KNOWN_ACTIONS.len() <= 32);
+
 /// The ARN prefix every S3 object resource starts with (the `aws` partition only).
 const S3_ARN_PREFIX: &str = "arn:aws:s3:::";
 
@@ -17,9 +20,38 @@ pub(crate) struct Statement {
     pub(crate) name: String,
     pub(crate) effect: Effect,
     actions: Patterns,
+    /// Bit `i` set iff the Action element covers `KNOWN_ACTIONS[i]`: the request path
+    /// tests a bit instead of matching patterns (the answer is the same by definition).
+    known_actions: u32,
     resources: Patterns,
     /// All ANDed.
     conditions: Vec<Condition>,
+}
+
+/// How a statement matched a request (see [`Statement::verdict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Verdict {
+    pub(crate) value: Tri,
+    /// What made `value` less than `True`; `None` when it is `True`.
+    pub(crate) blame: Option<Part>,
+}
+
+impl Verdict {
+    fn blame(value: Tri, part: Part) -> Verdict {
+        Verdict {
+            value,
+            blame: Some(part),
+        }
+    }
+}
+
+/// A part of a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    Action,
+    Resource,
+    /// Index into the statement's conditions.
+    Condition(usize),
 }
 
 /// `Action`/`Resource` (any pattern matches) or their `Not*` form (no pattern matches).
@@ -38,13 +70,20 @@ impl Statement {
             Some(block) => condition::compile(block).map_err(fail)?,
             None => Vec::new(),
         };
-        Ok(Statement {
+        let mut statement = Statement {
             name: raw.name,
             effect: raw.effect,
             actions,
+            known_actions: 0,
             resources,
             conditions,
-        })
+        };
+        for (bit, action) in KNOWN_ACTIONS.iter().enumerate() {
+            if statement.matches_action_patterns(action) {
+                statement.known_actions |= 1 << bit;
+            }
+        }
+        Ok(statement)
     }
 
     /// Every variable the statement uses (resources and condition values).
@@ -57,24 +96,66 @@ impl Statement {
     /// Whether the statement applies. An Allow needs everything definitely true; a Deny
     /// applies unless something is definitely false (an `Unknown` never helps a request).
     pub(crate) fn applies(&self, bindings: &Bindings<'_>) -> bool {
-        let request = bindings.request();
-        if !self.matches_action(request.action) {
-            return false;
-        }
-        let mut result = self.matches_resource(request.resource, bindings);
-        for condition in &self.conditions {
-            if result == Tri::False {
-                break;
-            }
-            result = result.and(condition.evaluate(bindings));
-        }
+        let result = self.verdict(bindings).value;
         match self.effect {
             Effect::Allow => result == Tri::True,
             Effect::Deny => result != Tri::False,
         }
     }
 
-    fn matches_action(&self, action: &str) -> bool {
+    /// Action AND resource AND every condition, stopping at the first `False`, with the
+    /// part to blame when the result is not `True` (the first `False`, else the first
+    /// `Unknown`). The blame costs nothing on the request path: it is an index.
+    pub(crate) fn verdict(&self, bindings: &Bindings<'_>) -> Verdict {
+        let request = bindings.request();
+        let action_matches = match bindings.known_action() {
+            Some(bit) => self.known_actions & (1 << bit) != 0,
+            None => self.matches_action_patterns(request.action),
+        };
+        if !action_matches {
+            return Verdict::blame(Tri::False, Part::Action);
+        }
+        let mut value = self.matches_resource(request.resource, bindings);
+        if value == Tri::False {
+            return Verdict::blame(Tri::False, Part::Resource);
+        }
+        let mut blame = (value == Tri::Unknown).then_some(Part::Resource);
+        for (index, condition) in self.conditions.iter().enumerate() {
+            let result = condition.evaluate(bindings);
+            if result == Tri::False {
+                return Verdict::blame(Tri::False, Part::Condition(index));
+            }
+            if result == Tri::Unknown && blame.is_none() {
+                blame = Some(Part::Condition(index));
+            }
+            value = value.and(result);
+        }
+        Verdict { value, blame }
+    }
+
+    /// Words for a verdict of this statement, for `policy check`.
+    pub(crate) fn explain(&self, verdict: &Verdict) -> String {
+        let undecided = "cannot be decided (a claim of the wrong type, or a variable that \
+                         does not resolve)";
+        match (verdict.value, verdict.blame) {
+            (Tri::True, _) | (_, None) => "matches".into(),
+            (_, Some(Part::Action)) => "the action does not match".into(),
+            (Tri::False, Some(Part::Resource)) => "the resource does not match".into(),
+            (_, Some(Part::Resource)) => {
+                "the resource cannot be decided (a variable in NotResource does not resolve)".into()
+            }
+            (value, Some(Part::Condition(index))) => {
+                let condition = self.conditions[index].describe();
+                if value == Tri::False {
+                    format!("condition {condition} is false")
+                } else {
+                    format!("condition {condition} {undecided}")
+                }
+            }
+        }
+    }
+
+    fn matches_action_patterns(&self, action: &str) -> bool {
         let any =
             self.actions.patterns.iter().any(|pattern| {
                 pattern.matches(action, Case::AsciiInsensitive, |_| None) == Some(true)
@@ -88,6 +169,11 @@ impl Statement {
     fn matches_resource(&self, resource: &str, bindings: &Bindings<'_>) -> Tri {
         let mut unresolved = false;
         for pattern in &self.resources.patterns {
+            // In Resource, unresolved and unmatched both mean "not this entry", so an
+            // entry whose leading text differs is skipped without resolving variables.
+            if !self.resources.negated && pattern.rejects_by_head(resource, Case::Sensitive) {
+                continue;
+            }
             match pattern.matches(resource, Case::Sensitive, |v| bindings.resource_value(v)) {
                 Some(true) => return Tri::from(!self.resources.negated),
                 Some(false) => {}
@@ -177,4 +263,45 @@ fn compile_resource(source: &str) -> Result<Pattern, String> {
         ));
     }
     Ok(pattern)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::document;
+
+    /// The precomputed action bits agree with matching the patterns, for every known
+    /// action in any ASCII case, for Action and NotAction.
+    #[test]
+    fn known_action_bits_agree_with_patterns() {
+        let elements = [
+            r#""Action":"*""#,
+            r#""Action":"s3:*""#,
+            r#""Action":["s3:GetObject","presign:QueryAudit"]"#,
+            r#""Action":"S3:?ut*""#,
+            r#""NotAction":"s3:GetObject""#,
+            r#""NotAction":["presign:*","s3:Put*"]"#,
+        ];
+        for element in elements {
+            let text = format!(
+                r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow",{element},"Resource":"*"}}}}"#
+            );
+            let raw = document::parse(&text).unwrap().remove(0);
+            let statement = Statement::compile(raw).unwrap();
+            for (bit, action) in KNOWN_ACTIONS.iter().enumerate() {
+                for spelling in [
+                    action.to_string(),
+                    action.to_ascii_uppercase(),
+                    action.to_ascii_lowercase(),
+                ] {
+                    let by_bits = statement.known_actions & (1 << bit) != 0;
+                    assert_eq!(
+                        by_bits,
+                        statement.matches_action_patterns(&spelling),
+                        "{element} {spelling}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -102,6 +102,11 @@ impl Req {
     }
 
     fn decide(&self, policy: &Policy) -> Decision {
+        self.with(|request| policy.evaluate(request))
+    }
+
+    /// Runs `f` on this request in the borrowed form the policy takes.
+    fn with<R>(&self, f: impl FnOnce(&Request<'_>) -> R) -> R {
         let context = Context {
             claims: &self.claims,
             issuer: &self.issuer,
@@ -112,7 +117,7 @@ impl Req {
             content_length: self.content_length,
             expires_in: self.expires_in,
         };
-        policy.evaluate(&Request {
+        f(&Request {
             action: &self.action,
             resource: &self.resource,
             context: &context,
@@ -159,21 +164,8 @@ fn check(policy: &str, cases: Vec<(&str, Req, Want)>) {
     );
 }
 
-const DESIGN_EXAMPLE: &str = r#"{
-  "Version": "2012-10-17",
-  "Statement": [
-    { "Sid": "OwnFolder", "Effect": "Allow",
-      "Action": ["s3:GetObject", "s3:PutObject"],
-      "Resource": "arn:aws:s3:::uploads/users/${jwt:sub}/*",
-      "Condition": {
-        "StringLike": { "presign:ContentType": ["image/*", "application/pdf"] },
-        "NumericLessThanEquals": { "presign:ContentLength": 10485760, "presign:ExpiresIn": 900 }
-      } },
-    { "Sid": "OpsAudit", "Effect": "Allow", "Action": "presign:QueryAudit", "Resource": "*",
-      "Condition": { "ForAnyValue:StringEquals": { "jwt:groups": "ops" } } },
-    { "Sid": "NoSecrets", "Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::*/secrets/*" }
-  ]
-}"#;
+/// DESIGN.md §4's example, shared with benches/policy.rs.
+const DESIGN_EXAMPLE: &str = include_str!("design_example.json");
 
 #[test]
 #[rustfmt::skip] // one row per line reads as a table
@@ -973,4 +965,292 @@ fn documented_policies_that_must_not_load() {
             .reason
             .contains("2012-10-17")
     );
+}
+
+/// Every permutation of a mixed policy gives the same outcome for every request: the
+/// decision never depends on statement order (only the name, when several decide).
+#[test]
+fn outcome_is_independent_of_statement_order() {
+    let statements = [
+        json!({"Sid":"Own","Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::b/${jwt:sub}/*"}),
+        json!({"Sid":"ReadAll","Effect":"Allow","Action":"s3:GetObject","Resource":"*"}),
+        json!({"Sid":"NoSecrets","Effect":"Deny","Action":"*","Resource":"arn:aws:s3:::*/secrets/*"}),
+        json!({"Sid":"OnlyImages","Effect":"Deny","Action":"s3:PutObject","Resource":"*",
+               "Condition":{"StringNotLikeIfExists":{"presign:ContentType":"image/*"}}}),
+        json!({"Sid":"Ops","Effect":"Allow","NotAction":"s3:*","Resource":"*",
+               "Condition":{"ForAnyValue:StringEquals":{"jwt:groups":"ops"}}}),
+    ];
+    let requests = [
+        put("b/alice/x.png").sub("alice").content_type("image/png"),
+        put("b/alice/x.html").sub("alice").content_type("text/html"),
+        put("b/alice/x").sub("alice"),
+        put("b/bob/x.png").sub("alice").content_type("image/png"),
+        get("b/bob/x").sub("alice"),
+        get("b/alice/secrets/x").sub("alice"),
+        put("b/alice/secrets/x.png")
+            .sub("alice")
+            .content_type("image/png"),
+        audit().claim("groups", json!(["ops"])),
+        audit().claim("groups", json!([])),
+        audit(),
+    ];
+    let mut permutations = vec![vec![]];
+    for _ in 0..statements.len() {
+        permutations = permutations
+            .into_iter()
+            .flat_map(|p: Vec<usize>| {
+                (0..statements.len())
+                    .filter(|i| !p.contains(i))
+                    .map(|i| [p.as_slice(), &[i]].concat())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+    }
+    assert_eq!(permutations.len(), 120);
+    let outcome = |d: &Decision| match d {
+        Decision::Allow { .. } => "allow",
+        Decision::Deny(Denial::Explicit { .. }) => "explicit",
+        Decision::Deny(Denial::NoStatementAllows) => "implicit",
+    };
+    let reference: Vec<&str> = {
+        let policy = load(&json!({"Version":"2012-10-17","Statement":statements}).to_string());
+        requests
+            .iter()
+            .map(|r| outcome(&r.decide(&policy)))
+            .collect()
+    };
+    assert_eq!(
+        reference,
+        [
+            // A PUT without a content type: StringNotLikeIfExists holds on a missing key,
+            // so the OnlyImages Deny applies.
+            "allow", "explicit", "explicit", "implicit", "allow", "explicit", "explicit", "allow",
+            "implicit", "implicit"
+        ]
+    );
+    for order in permutations {
+        let shuffled: Vec<&Value> = order.iter().map(|&i| &statements[i]).collect();
+        let policy = load(&json!({"Version":"2012-10-17","Statement":shuffled}).to_string());
+        for (request, want) in requests.iter().zip(&reference) {
+            assert_eq!(
+                outcome(&request.decide(&policy)),
+                *want,
+                "{order:?} {request:?}"
+            );
+        }
+    }
+}
+
+#[test]
+#[rustfmt::skip] // one row per line reads as a table
+fn not_action_and_not_resource_in_denies() {
+    // Deny everything but reads, and everything outside one bucket.
+    check(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"ReadOnly","Effect":"Deny","NotAction":"s3:GetObject","Resource":"arn:aws:s3:::archive/*"},
+            {"Sid":"Fence","Effect":"Deny","Action":"s3:*","NotResource":["arn:aws:s3:::archive/*","arn:aws:s3:::scratch/*"]},
+            {"Sid":"All","Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+        vec![
+            ("read archive", get("archive/a"), AllowBy("All")),
+            ("write archive", put("archive/a"), DenyBy("ReadOnly")),
+            ("write scratch", put("scratch/a"), AllowBy("All")),
+            ("read elsewhere", get("other/a"), DenyBy("Fence")),
+            // presign:QueryAudit is not s3:*, and its resource * is not an archive object.
+            ("audit", audit(), AllowBy("All")),
+            // NotAction s3:GetObject covers presign:QueryAudit, but the resource is `*`.
+            ("action case", req("S3:PUTOBJECT", "arn:aws:s3:::archive/a"), DenyBy("ReadOnly")),
+        ],
+    );
+    // NotResource covers `*`, the audit resource: "everything but objects in b".
+    check(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"NotB","Effect":"Allow","Action":"*","NotResource":"arn:aws:s3:::b/*"}]}"#,
+        vec![
+            ("audit", audit(), AllowBy("NotB")),
+            ("in b", get("b/k"), Implicit),
+            ("elsewhere", get("c/k"), AllowBy("NotB")),
+        ],
+    );
+}
+
+#[test]
+#[rustfmt::skip] // one row per line reads as a table
+fn missing_claims_positive_negated_qualified_and_if_exists() {
+    let r = || get("b/k");
+    check_conditions(vec![
+        // A missing claim: positive fails, negated holds (IAM), in every operator family.
+        ("StringLike missing claim", json!({"StringLike": {"jwt:team": "a*"}}), r(), F),
+        ("StringNotLike missing claim", json!({"StringNotLike": {"jwt:team": "a*"}}), r(), T),
+        ("StringNotEqualsIgnoreCase missing claim", json!({"StringNotEqualsIgnoreCase": {"jwt:team": "a"}}), r(), T),
+        ("NumericEquals missing claim", json!({"NumericEquals": {"jwt:level": 1}}), r(), F),
+        ("DateGreaterThan missing claim", json!({"DateGreaterThan": {"jwt:t": 0}}), r(), F),
+        ("NotIpAddress missing claim", json!({"NotIpAddress": {"jwt:ip": "10.0.0.0/8"}}), r(), T),
+        // Qualified forms on a missing key: ForAnyValue false, ForAllValues true, negated or not.
+        ("ForAnyValue negated, missing", json!({"ForAnyValue:StringNotEquals": {"jwt:groups": "x"}}), r(), F),
+        ("ForAllValues negated, missing", json!({"ForAllValues:StringNotEquals": {"jwt:groups": "x"}}), r(), T),
+        ("ForAllValues numeric, empty", json!({"ForAllValues:NumericLessThan": {"jwt:levels": 3}}), r().claim("levels", json!([])), T),
+        ("ForAllValues null claim", json!({"ForAllValues:StringEquals": {"jwt:groups": "x"}}), r().claim("groups", json!(null)), T),
+        // IfExists: holds when missing, whatever the operator; decides normally when present.
+        ("StringNotEqualsIfExists, missing", json!({"StringNotEqualsIfExists": {"presign:ContentType": "a/b"}}), r(), T),
+        ("StringNotEqualsIfExists, same", json!({"StringNotEqualsIfExists": {"presign:ContentType": "a/b"}}), r().content_type("a/b"), F),
+        ("ForAllValues IfExists, empty array", json!({"ForAllValues:StringEqualsIfExists": {"jwt:groups": "x"}}), r().claim("groups", json!([])), T),
+        ("ForAllValues IfExists, one outside", json!({"ForAllValues:StringEqualsIfExists": {"jwt:groups": "x"}}), r().claim("groups", json!(["x", "y"])), F),
+        ("IfExists, wrong type is unknown", json!({"NumericLessThanIfExists": {"jwt:level": 3}}), r().claim("level", json!("high")), U),
+        // Multi-valued claims.
+        ("duplicates in an array", json!({"ForAllValues:StringEquals": {"jwt:groups": "a"}}), r().claim("groups", json!(["a", "a"])), T),
+        ("array of numbers, ForAll", json!({"ForAllValues:NumericLessThanEquals": {"jwt:levels": 3}}), r().claim("levels", json!([1, 2, 3])), T),
+        ("array of numbers, one over", json!({"ForAllValues:NumericLessThanEquals": {"jwt:levels": 3}}), r().claim("levels", json!([1, 4])), F),
+        ("array with null element, unqualified positive", json!({"StringEquals": {"jwt:groups": "a"}}), r().claim("groups", json!([null, "a"])), T),
+        ("nested array element is unknown", json!({"ForAnyValue:StringEquals": {"jwt:groups": "a"}}), r().claim("groups", json!([["a"]])), U),
+        ("array claim never substitutes", json!({"StringEquals": {"jwt:team": "${jwt:groups}"}}), r().claim("team", json!("a")).claim("groups", json!(["a"])), F),
+        ("Null false on a one-element array", json!({"Null": {"jwt:groups": false}}), r().claim("groups", json!(["a"])), T),
+    ]);
+}
+
+/// The IAM trap in a whole policy: an Allow guarded only by ForAllValues lets in a token
+/// without the claim; the `Null` guard closes it.
+#[test]
+#[rustfmt::skip] // one row per line reads as a table
+fn for_all_values_trap_and_its_guard() {
+    let trap = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"Trap","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::reports/*",
+         "Condition":{"ForAllValues:StringEquals":{"jwt:groups":["finance","audit"]}}}]}"#;
+    let guarded = trap.replace(r#""jwt:groups":["finance","audit"]}"#, r#""jwt:groups":["finance","audit"]},"Null":{"jwt:groups":"false"}"#);
+    let rows = |want_missing: Want| vec![
+        ("finance", get("reports/q").claim("groups", json!(["finance"])), AllowBy("Trap")),
+        ("finance and dev", get("reports/q").claim("groups", json!(["finance", "dev"])), Implicit),
+        ("no groups claim", get("reports/q"), want_missing),
+        ("empty groups", get("reports/q").claim("groups", json!([])), want_missing),
+    ];
+    check(trap, rows(AllowBy("Trap")));
+    check(&guarded, rows(Implicit));
+    // The negated-operator trap: a Deny on "not our network" also denies requests whose
+    // address is unknown, and an Allow on "not the guest group" lets in a token with no
+    // groups at all unless guarded.
+    let allow_non_guests = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"NotGuest","Effect":"Allow","Action":"s3:GetObject","Resource":"*",
+         "Condition":{"StringNotEquals":{"jwt:role":"guest"}}}]}"#;
+    let guarded = allow_non_guests.replace(r#"{"jwt:role":"guest"}}"#, r#"{"jwt:role":"guest"},"Null":{"jwt:role":"false"}}"#);
+    check(allow_non_guests, vec![
+        ("staff", get("b/k").claim("role", json!("staff")), AllowBy("NotGuest")),
+        ("guest", get("b/k").claim("role", json!("guest")), Implicit),
+        ("no role claim: allowed (trap)", get("b/k"), AllowBy("NotGuest")),
+    ]);
+    check(&guarded, vec![
+        ("staff", get("b/k").claim("role", json!("staff")), AllowBy("NotGuest")),
+        ("no role claim: guarded", get("b/k"), Implicit),
+    ]);
+}
+
+#[test]
+#[rustfmt::skip] // one row per line reads as a table
+fn substituted_claims_with_wildcards_slashes_and_dot_segments() {
+    let policy = r#"{"Version":"2012-10-17","Statement":[
+        {"Sid":"Team","Effect":"Allow","Action":"s3:*","Resource":"arn:aws:s3:::teams/${jwt:team}/${jwt:sub}/*"},
+        {"Sid":"Tagged","Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/*",
+         "Condition":{"StringLike":{"presign:ContentType":"${jwt:allowed_type}"}}}]}"#;
+    let team = |key: &str, team: &str, sub: &str| put(&format!("teams/{key}")).claim("team", json!(team)).sub(sub);
+    let typed = |ct: &str, allowed: &str| get("pub/x").content_type(ct).claim("allowed_type", json!(allowed));
+    check(policy, vec![
+        ("plain", team("red/alice/x", "red", "alice"), AllowBy("Team")),
+        ("star team is literal", team("blue/alice/x", "*", "alice"), Implicit),
+        ("star team matches a literal star", team("*/alice/x", "*", "alice"), AllowBy("Team")),
+        ("question team", team("r/alice/x", "?", "alice"), Implicit),
+        ("team holding a slash", team("red/x/alice/x", "red/x", "alice"), Implicit),
+        ("team holding dot-dot", team("../alice/x", "..", "alice"), Implicit),
+        ("team holding a dot", team("./alice/x", ".", "alice"), Implicit),
+        ("sub climbing out", team("red/../blue/x", "red", "../blue"), Implicit),
+        ("dots inside names are names", team("r.e.d/a..b/x", "r.e.d", "a..b"), AllowBy("Team")),
+        ("percent-encoded dots are literal", team("%2e%2e/alice/x", "%2e%2e", "alice"), AllowBy("Team")),
+        ("one claim missing", put("teams/red/alice/x").sub("alice"), Implicit),
+        // In a condition value a claim is literal text too, slashes included.
+        ("literal claim in StringLike", typed("image/png", "image/png"), AllowBy("Tagged")),
+        ("star claim does not widen StringLike", typed("image/png", "image/*"), Implicit),
+        ("star claim matches itself", typed("image/*", "image/*"), AllowBy("Tagged")),
+        ("dot-dot claim in a condition is just text", typed("../x", "../x"), AllowBy("Tagged")),
+    ]);
+}
+
+/// `explain` reads the same verdicts as `evaluate`: rebuilding the decision from the
+/// traces gives the same answer, and the words name the failing part.
+#[test]
+fn explain_agrees_with_evaluate() {
+    let policy = load(DESIGN_EXAMPLE);
+    let requests = [
+        put("uploads/users/alice/a.png")
+            .sub("alice")
+            .content_type("image/png")
+            .length(5)
+            .expires(60),
+        put("uploads/users/alice/a.html")
+            .sub("alice")
+            .content_type("text/html")
+            .length(5)
+            .expires(60),
+        put("uploads/users/alice/a.png")
+            .sub("alice")
+            .content_type("image/png")
+            .length(5)
+            .expires(901),
+        put("uploads/users/bob/a.png")
+            .sub("alice")
+            .content_type("image/png")
+            .length(5)
+            .expires(60),
+        get("uploads/users/alice/secrets/a").sub("alice"),
+        audit().claim("groups", json!(["ops"])),
+        audit().claim("groups", json!("dev")),
+        audit(),
+    ];
+    for r in &requests {
+        let (traces, decision) =
+            r.with(|request| (policy.explain(request), policy.evaluate(request)));
+        assert_eq!(traces.len(), policy.statement_count());
+        let first = |deny: bool| {
+            traces
+                .iter()
+                .find(|t| t.deny == deny && t.applies)
+                .map(|t| t.statement.clone())
+        };
+        let rebuilt = match (first(true), first(false)) {
+            (Some(statement), _) => Decision::Deny(Denial::Explicit { statement }),
+            (None, Some(statement)) => Decision::Allow { statement },
+            (None, None) => Decision::Deny(Denial::NoStatementAllows),
+        };
+        assert_eq!(rebuilt, decision, "{r:?}");
+    }
+    let words = |r: &Req, sid: &str| {
+        r.with(|request| policy.explain(request))
+            .into_iter()
+            .find(|t| t.statement == sid)
+            .unwrap()
+    };
+    let html = words(&requests[1], "OwnFolder");
+    assert_eq!(
+        html.detail,
+        "condition `StringLike` on `presign:ContentType` is false"
+    );
+    assert!(html.action_matches && !html.applies && !html.deny);
+    assert_eq!(
+        words(&requests[2], "OwnFolder").detail,
+        "condition `NumericLessThanEquals` on `presign:ExpiresIn` is false"
+    );
+    assert_eq!(
+        words(&requests[3], "OwnFolder").detail,
+        "the resource does not match"
+    );
+    assert_eq!(words(&requests[4], "NoSecrets").detail, "matches");
+    let audit_trace = words(&requests[5], "OwnFolder");
+    assert!(!audit_trace.action_matches);
+    assert_eq!(audit_trace.detail, "the action does not match");
+    // An undecided Deny applies, and says so.
+    let undecided = load(
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"D","Effect":"Deny","Action":"*","Resource":"*","Condition":{"NumericGreaterThan":{"jwt:level":5}}}]}"#,
+    );
+    let traces = get("b/k")
+        .claim("level", json!("high"))
+        .with(|request| undecided.explain(request));
+    let trace = &traces[0];
+    assert!(trace.applies);
+    assert!(trace.detail.starts_with("applies: an undecided Deny applies; condition `NumericGreaterThan` on `jwt:level` cannot be decided"), "{}", trace.detail);
 }

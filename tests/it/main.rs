@@ -9,6 +9,7 @@ mod cli;
 mod config_files;
 mod openapi;
 mod ops;
+mod policy;
 mod postgres;
 mod presign;
 mod s3_enforcement;
