@@ -44,6 +44,35 @@ pub enum Backend {
     Existing(String),
 }
 
+/// The configuration every test app shares: the test issuer, a policy file, an S3
+/// endpoint and an audit store. Callers append whole tables of their own.
+pub fn config_toml(
+    bind: &str,
+    policy_file: &std::path::Path,
+    s3_endpoint: &str,
+    database_url: &str,
+) -> String {
+    format!(
+        r#"
+        [server]
+        bind = "{bind}"
+        [[auth.issuers]]
+        issuer = "{ISSUER}"
+        audiences = ["presignd"]
+        secret = "{SECRET}"
+        [policy]
+        file = "{policy}"
+        [s3]
+        region = "us-east-1"
+        endpoint_url = "{s3_endpoint}"
+        force_path_style = true
+        [audit]
+        database_url = "{database_url}"
+        "#,
+        policy = policy_file.display(),
+    )
+}
+
 /// What a test may change before the app starts.
 pub struct Options {
     pub backend: Backend,
@@ -107,38 +136,22 @@ impl TestApp {
         };
         let policy_file = dir.path().join("policy.json");
         std::fs::write(&policy_file, &options.policy).unwrap();
-        let base_toml = format!(
-            r#"
-            [server]
-            bind = "127.0.0.1:0"
-            [[auth.issuers]]
-            issuer = "{ISSUER}"
-            audiences = ["presignd"]
-            secret = "{SECRET}"
-            [policy]
-            file = "{policy}"
-            [s3]
-            region = "us-east-1"
-            endpoint_url = "{endpoint}"
-            force_path_style = true
-            [audit]
-            database_url = "{database_url}"
-            # Tests share two cores with other test processes: a starved writer must not
-            # turn a correctness test into a timing test. Fault tests set their own.
-            commit_timeout_ms = 15000
+        let base_toml = config_toml("127.0.0.1:0", &policy_file, &s3.endpoint, &database_url)
+            + r#"
             # Load tests here send bursts from one caller; rate-limit tests set their own.
             [rate_limit]
             per_subject_per_second = 100000
             burst = 100000
             per_ip_per_second = 100000
             per_ip_burst = 100000
-            "#,
-            policy = policy_file.display(),
-            endpoint = s3.endpoint,
-        );
+            "#;
+        // Tests share two cores with other test processes: a starved writer must not turn
+        // a correctness test into a timing test. Fault tests set their own.
+        let patient_writer = "[audit]\ncommit_timeout_ms = 15000\n";
         let config = Config::from_figment(
             Figment::from(Toml::string(DEFAULT_TOML))
                 .merge(Toml::string(&base_toml))
+                .merge(Toml::string(patient_writer))
                 .merge(Toml::string(&options.config)),
         )
         .unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{ISSUER, SECRET};
+use crate::harness::{ISSUER, SECRET, config_toml};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_presignd");
 /// Long enough for a debug build on a busy 2-core machine; reached only on failure.
@@ -45,35 +45,19 @@ fn spawn_serve(policy: &str, watch: bool) -> (Child, tempfile::TempDir, PathBuf,
         .local_addr()
         .unwrap()
         .port();
-    let config = format!(
-        r#"
-        [server]
-        bind = "127.0.0.1:{port}"
-        [[auth.issuers]]
-        issuer = "{ISSUER}"
-        audiences = ["presignd"]
-        secret = "{SECRET}"
-        [policy]
-        file = "{policy}"
-        watch = {watch}
-        [s3]
-        region = "us-east-1"
-        endpoint_url = "http://127.0.0.1:9"
-        force_path_style = true
-        [audit]
-        database_url = "sqlite://{db}"
-        [log]
-        format = "json"
-        level = "info"
-        "#,
-        policy = policy_file.display(),
-        db = dir.path().join("audit.db").display(),
-    );
+    let database_url = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let config = config_toml(
+        &format!("127.0.0.1:{port}"),
+        &policy_file,
+        "http://127.0.0.1:9",
+        &database_url,
+    ) + "[log]\nformat = \"json\"\nlevel = \"info\"\n";
     let config_file = dir.path().join("presignd.toml");
     std::fs::write(&config_file, config).unwrap();
     let child = Command::new(BINARY)
         .arg("serve")
         .env("PRESIGND_CONFIG", &config_file)
+        .env("PRESIGND_POLICY__WATCH", watch.to_string())
         .env_remove("RUST_LOG")
         // Presigning is offline: any key pair signs. Set on the child only.
         .env("AWS_ACCESS_KEY_ID", "AKIDPRESIGNDTEST")

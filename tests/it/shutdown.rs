@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{ISSUER, POLICY, SECRET};
+use crate::harness::{ISSUER, POLICY, SECRET, config_toml};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_loses_no_answered_row() {
@@ -20,35 +20,10 @@ async fn sigterm_under_load_loses_no_answered_row() {
     std::fs::write(&policy, POLICY).unwrap();
     let db = dir.path().join("audit.db");
     let config = dir.path().join("presignd.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-            [server]
-            bind = "127.0.0.1:0"
-            [[auth.issuers]]
-            issuer = "{ISSUER}"
-            audiences = ["presignd"]
-            secret = "{SECRET}"
-            [policy]
-            file = "{policy}"
-            [s3]
-            region = "us-east-1"
-            endpoint_url = "http://127.0.0.1:9"
-            force_path_style = true
-            [audit]
-            database_url = "sqlite://{db}"
-            [rate_limit]
-            per_subject_per_second = 0
-            per_ip_per_second = 0
-            [log]
-            format = "json"
-            "#,
-            policy = policy.display(),
-            db = db.display(),
-        ),
-    )
-    .unwrap();
+    let database_url = format!("sqlite://{}", db.display());
+    let toml = config_toml("127.0.0.1:0", &policy, "http://127.0.0.1:9", &database_url)
+        + "[rate_limit]\nper_subject_per_second = 0\nper_ip_per_second = 0\n[log]\nformat = \"json\"\n";
+    std::fs::write(&config, toml).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_presignd"))
         .args(["--config", config.to_str().unwrap(), "serve"])
         .env("AWS_ACCESS_KEY_ID", "AKIDSHUTDOWNTEST")
