@@ -2,13 +2,14 @@
 # presignd load benchmark: one command, loopback only. See bench/README.md.
 #
 #   bench/run.sh [--duration SECONDS] [--rounds N] [--threads T] [--connections C]
-#                [--no-postgres] [--no-companion] [--no-build]
+#                [--no-postgres] [--no-companion] [--no-build] [--serve]
 #
 # Builds presignd, the ceiling (examples/ceiling.rs) and the fixed-rate client
 # (bench/rate.rs) in release mode; starts presignd twice (SQLite and PostgreSQL audit),
 # the ceiling and Uppy Companion; then, in each round, drives every scenario in turn with
 # wrk, so that the ratios compare runs made under the same machine load. Finally it
 # measures latency at half of each presignd's maximum rate, and prints the table.
+# --serve starts everything and waits, for profiling by hand.
 set -euo pipefail
 
 DURATION=10
@@ -18,6 +19,7 @@ CONNECTIONS=64
 POSTGRES=1
 COMPANION=1
 BUILD=1
+SERVE=0
 PG_URL_BASE=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 
 while [ $# -gt 0 ]; do
@@ -29,7 +31,8 @@ while [ $# -gt 0 ]; do
     --no-postgres) POSTGRES=0; shift ;;
     --no-companion) COMPANION=0; shift ;;
     --no-build) BUILD=0; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --serve) SERVE=1; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -129,7 +132,8 @@ format = "json"
 # warn on the request path; info only for the startup line that gives the bound address.
 level = "warn,presignd::cli=info"
 EOF
-export PRESIGND_CONFIG=$WORK/presignd.toml
+# --config, not PRESIGND_CONFIG: the environment layer would read that as a config key.
+CONFIG=$WORK/presignd.toml
 # Rate limits off: the benchmark is one client address and 16 subjects.
 export PRESIGND_RATE_LIMIT__PER_SUBJECT_PER_SECOND=0
 export PRESIGND_RATE_LIMIT__PER_IP_PER_SECOND=0
@@ -152,7 +156,7 @@ rs256_token() { # SUB
 : >"$WORK/presign-rs.tsv"
 for u in $(seq -w 1 16); do
   sub=user-00$u
-  hs=$("$PRESIGND" token --sub "$sub" --claim tenant=acme --claim 'groups=["staff"]' --ttl 2h)
+  hs=$("$PRESIGND" --config "$CONFIG" token --sub "$sub" --claim tenant=acme --claim 'groups=["staff"]' --ttl 2h)
   rs=$(rs256_token "$sub")
   for n in 1 2 3 4; do
     body=$(printf '{"bucket":"bench-data","key":"users/%s/photos/img-%04d.jpg","method":"GET","content_type":"image/jpeg","expires_in":600}' "$sub" $((n * 37)))
@@ -182,7 +186,7 @@ wait_for_address() { # LOGFILE PID -> prints host:port from "listening on ADDR" 
 
 declare -A ADDR PID
 start_presignd() { # NAME DATABASE_URL
-  PRESIGND_AUDIT__DATABASE_URL=$2 "$PRESIGND" serve >"$WORK/$1.log" 2>&1 &
+  PRESIGND_AUDIT__DATABASE_URL=$2 "$PRESIGND" --config "$CONFIG" serve >"$WORK/$1.log" 2>&1 &
   PID[$1]=$!
   PIDS+=($!)
   ADDR[$1]=$(wait_for_address "$WORK/$1.log" "${PID[$1]}") || die "presignd ($1) did not start"
@@ -238,6 +242,13 @@ check sqlite /presign "$WORK/presign-hs.tsv" '.url | test("x-presignd-id")'
 check sqlite /presign "$WORK/presign-rs.tsv" '.url | test("x-presignd-id")'
 [ "$POSTGRES" = 1 ] && check postgres /presign "$WORK/presign-hs.tsv" '.url | test("x-presignd-id")'
 [ "$COMPANION" = 1 ] && check companion /s3/params "$WORK/companion.tsv" '.fields["X-Amz-Signature"]'
+
+if [ "$SERVE" = 1 ]; then
+  # For profiling: everything set up, no load; drive it by hand until Ctrl-C.
+  for server in "${!ADDR[@]}"; do echo "$server ${ADDR[$server]} pid ${PID[$server]}"; done
+  echo "request files: $WORK/*.tsv (wrk -s $BENCH/requests.lua http://ADDR -- FILE)"
+  wait
+fi
 
 # ---------------------------------------------------------------- scenarios
 # name | server | request file | what it is
