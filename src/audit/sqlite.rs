@@ -18,7 +18,13 @@ use super::{AuditError, AuditEvent, AuditQuery, AuditStore, Outcome};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads and health checks.
     pool: SqlitePool,
+    /// Writes, on one connection. SQLite discards a connection's whole page cache when
+    /// another connection has written since its last transaction, so writes that rotate
+    /// over a pool re-read every index page they touch; one writer keeps its cache warm
+    /// (and SQLite allows one writer at a time anyway).
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -35,12 +41,17 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| AuditError::Database(sqlx::Error::Io(e)))?;
         }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_with(options.clone())
+            .await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(1))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 }
 
@@ -88,7 +99,7 @@ fn decode_row(row: &SqliteRow) -> Result<AuditEvent, AuditError> {
 impl AuditStore for SqliteStore {
     async fn migrate(&self) -> Result<(), AuditError> {
         sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
+            .run(&self.writer)
             .await?;
         Ok(())
     }
@@ -117,7 +128,7 @@ impl AuditStore for SqliteStore {
                 .push_bind(&event.signature_sha256)
                 .push_bind(event.request.to_string());
         });
-        insert.build().execute(&self.pool).await?;
+        insert.build().execute(&self.writer).await?;
         Ok(())
     }
 
@@ -170,7 +181,7 @@ impl AuditStore for SqliteStore {
         )
         .bind(encode_time(cutoff))
         .bind(i64::from(batch))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(result.rows_affected())
     }

@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# presignd load benchmark: one command, loopback only. See bench/README.md.
+#
+#   bench/run.sh [--duration SECONDS] [--rounds N] [--threads T] [--connections C]
+#                [--no-postgres] [--no-companion] [--no-build] [--serve]
+#
+# Builds presignd, the ceiling (examples/ceiling.rs) and the fixed-rate client
+# (bench/rate.rs) in release mode; starts presignd twice (SQLite and PostgreSQL audit),
+# the ceiling and Uppy Companion; then, in each round, drives every scenario in turn with
+# wrk, so that the ratios compare runs made under the same machine load. Finally it
+# measures latency at half of each presignd's maximum rate, and prints the table.
+# --serve starts everything and waits, for profiling by hand.
+set -euo pipefail
+
+DURATION=10
+ROUNDS=3
+THREADS=2
+CONNECTIONS=64
+POSTGRES=1
+COMPANION=1
+BUILD=1
+SERVE=0
+PG_URL_BASE=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    --no-postgres) POSTGRES=0; shift ;;
+    --no-companion) COMPANION=0; shift ;;
+    --no-build) BUILD=0; shift ;;
+    --serve) SERVE=1; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/presignd-bench.XXXXXX")
+PIDS=()
+PG_DB=""
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ -n "$PG_DB" ]; then
+    psql "$PG_URL_BASE/postgres" -qAtc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+for tool in wrk openssl jq curl; do
+  command -v "$tool" >/dev/null || die "$tool is required (Debian: apt-get install -y $tool)"
+done
+if [ "$POSTGRES" = 1 ]; then
+  command -v psql >/dev/null || die "psql is required, or pass --no-postgres"
+  psql "$PG_URL_BASE/postgres" -qAtc 'SELECT 1' >/dev/null 2>&1 \
+    || die "PostgreSQL does not answer at $PG_URL_BASE (start it, or pass --no-postgres)"
+fi
+if [ "$COMPANION" = 1 ] && ! command -v node >/dev/null; then
+  log "node not found: skipping Uppy Companion"
+  COMPANION=0
+fi
+
+# ---------------------------------------------------------------- build
+if [ "$BUILD" = 1 ]; then
+  log "building presignd, examples/ceiling.rs and bench/rate.rs (release)"
+  (cd "$ROOT" && cargo build --release --quiet --bin presignd --example ceiling --example rate)
+fi
+PRESIGND=$TARGET/presignd
+CEILING=$TARGET/examples/ceiling
+RATE=$TARGET/examples/rate
+for bin in "$PRESIGND" "$CEILING" "$RATE"; do
+  [ -x "$bin" ] || die "$bin is missing (run without --no-build)"
+done
+if [ "$COMPANION" = 1 ] && [ ! -d "$BENCH/companion/node_modules/@uppy/companion" ]; then
+  log "installing @uppy/companion (npm ci, versions pinned by bench/companion/package-lock.json)"
+  (cd "$BENCH/companion" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# ---------------------------------------------------------------- keys, tokens, config
+# Test-only material, made fresh for this run and deleted with $WORK.
+HS_ISSUER=https://idp.bench/hs
+RS_ISSUER=https://idp.bench/rs
+HS_SECRET=$(openssl rand -hex 32)
+openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/rs256.key"
+openssl pkey -in "$WORK/rs256.key" -pubout -out "$WORK/rs256.pub"
+export AWS_ACCESS_KEY_ID=AKIDBENCHEXAMPLE
+export AWS_SECRET_ACCESS_KEY=$(openssl rand -hex 20)
+export AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+S3_ENDPOINT=http://127.0.0.1:9000   # never contacted: presigning is offline
+
+cat >"$WORK/presignd.toml" <<EOF
+[server]
+bind = "127.0.0.1:0"
+
+[[auth.issuers]]
+issuer = "$HS_ISSUER"
+audiences = ["presignd"]
+algorithms = ["HS256"]
+secret = "$HS_SECRET"
+
+[[auth.issuers]]
+issuer = "$RS_ISSUER"
+audiences = ["presignd"]
+algorithms = ["RS256"]
+public_key_pem = "$WORK/rs256.pub"
+
+[policy]
+file = "$BENCH/policy.json"
+
+[s3]
+region = "us-east-1"
+endpoint_url = "$S3_ENDPOINT"
+force_path_style = true
+
+[log]
+format = "json"
+# warn on the request path; info only for the startup line that gives the bound address.
+level = "warn,presignd::cli=info"
+EOF
+# --config, not PRESIGND_CONFIG: the environment layer would read that as a config key.
+CONFIG=$WORK/presignd.toml
+# Rate limits off: the benchmark is one client address and 16 subjects.
+export PRESIGND_RATE_LIMIT__PER_SUBJECT_PER_SECOND=0
+export PRESIGND_RATE_LIMIT__PER_IP_PER_SECOND=0
+unset RUST_LOG
+
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+rs256_token() { # SUB
+  local now header payload
+  now=$(date +%s)
+  header=$(printf '{"alg":"RS256","typ":"JWT"}' | b64url)
+  payload=$(printf '{"iss":"%s","aud":"presignd","sub":"%s","tenant":"acme","groups":["staff"],"iat":%d,"exp":%d}' \
+    "$RS_ISSUER" "$1" "$now" $((now + 7200)) | b64url)
+  printf '%s.%s.%s' "$header" "$payload" \
+    "$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign "$WORK/rs256.key" -binary | b64url)"
+}
+
+# 16 callers x 4 objects: GET URLs for the caller's own folder, allowed by the 48th of the
+# policy's 50 statements (OwnFolderRead).
+: >"$WORK/presign-hs.tsv"
+: >"$WORK/presign-rs.tsv"
+for u in $(seq -w 1 16); do
+  sub=user-00$u
+  hs=$("$PRESIGND" --config "$CONFIG" token --sub "$sub" --claim tenant=acme --claim 'groups=["staff"]' --ttl 2h)
+  rs=$(rs256_token "$sub")
+  for n in 1 2 3 4; do
+    body=$(printf '{"bucket":"bench-data","key":"users/%s/photos/img-%04d.jpg","method":"GET","content_type":"image/jpeg","expires_in":600}' "$sub" $((n * 37)))
+    printf 'POST\t/presign\t%s\t%s\n' "$hs" "$body" >>"$WORK/presign-hs.tsv"
+    printf 'POST\t/presign\t%s\t%s\n' "$rs" "$body" >>"$WORK/presign-rs.tsv"
+  done
+done
+printf 'GET\t/healthz\t-\t-\n' >"$WORK/healthz.tsv"
+: >"$WORK/companion.tsv"
+for n in $(seq 1 64); do
+  printf 'GET\t/s3/params?filename=img-%04d.jpg&type=image%%2Fjpeg\t-\t-\n' "$n" >>"$WORK/companion.tsv"
+done
+
+# ---------------------------------------------------------------- servers
+wait_for_address() { # LOGFILE PID -> prints host:port from "listening on ADDR" or presignd's JSON line
+  local i addr
+  for i in $(seq 1 300); do
+    addr=$(grep -ohE '"address":"127\.0\.0\.1:[0-9]+"|listening on 127\.0\.0\.1:[0-9]+' "$1" 2>/dev/null \
+      | grep -oE '127\.0\.0\.1:[0-9]+' | head -1 || true)
+    if [ -n "$addr" ]; then echo "$addr"; return 0; fi
+    kill -0 "$2" 2>/dev/null || { cat "$1" >&2; return 1; }
+    sleep 0.1
+  done
+  cat "$1" >&2
+  return 1
+}
+
+declare -A ADDR PID
+start_presignd() { # NAME DATABASE_URL
+  PRESIGND_AUDIT__DATABASE_URL=$2 "$PRESIGND" --config "$CONFIG" serve >"$WORK/$1.log" 2>&1 &
+  PID[$1]=$!
+  PIDS+=($!)
+  ADDR[$1]=$(wait_for_address "$WORK/$1.log" "${PID[$1]}") || die "presignd ($1) did not start"
+  log "presignd ($1) on ${ADDR[$1]}, pid ${PID[$1]}"
+}
+
+start_presignd sqlite "sqlite://$WORK/audit.db"
+if [ "$POSTGRES" = 1 ]; then
+  PG_DB=presignd_bench_$(date +%s)_$$
+  psql "$PG_URL_BASE/postgres" -qAtc "CREATE DATABASE $PG_DB" >/dev/null
+  start_presignd postgres "$PG_URL_BASE/$PG_DB"
+fi
+
+CEILING_ISSUER=$HS_ISSUER CEILING_AUDIENCE=presignd CEILING_SECRET=$HS_SECRET \
+  CEILING_REGION=us-east-1 CEILING_ENDPOINT_URL=$S3_ENDPOINT \
+  "$CEILING" >"$WORK/ceiling.log" 2>&1 &
+PID[ceiling]=$!
+PIDS+=($!)
+ADDR[ceiling]=$(wait_for_address "$WORK/ceiling.log" "${PID[ceiling]}") || die "ceiling did not start"
+log "ceiling on ${ADDR[ceiling]}, pid ${PID[ceiling]}"
+
+if [ "$COMPANION" = 1 ]; then
+  # Companion takes a fixed port: ask the kernel for a free one.
+  port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  mkdir -p "$WORK/companion-data"
+  (cd "$BENCH/companion" && NODE_ENV=production BENCH_PORT=$port BENCH_DATADIR=$WORK/companion-data \
+    BENCH_BUCKET=bench-data BENCH_REGION=us-east-1 BENCH_ENDPOINT_URL=$S3_ENDPOINT \
+    exec node server.mjs) >"$WORK/companion.log" 2>&1 &
+  PID[companion]=$!
+  PIDS+=($!)
+  if ADDR[companion]=$(wait_for_address "$WORK/companion.log" "${PID[companion]}"); then
+    log "companion on ${ADDR[companion]}, pid ${PID[companion]}"
+  else
+    log "Uppy Companion did not start: skipping it"
+    COMPANION=0
+  fi
+fi
+
+# Each request kind once by hand: a 200 with the expected shape, or stop here.
+check() { # NAME URL-PATH TSV-FILE JQ-FILTER
+  local line method path token body out
+  line=$(head -1 "$3")
+  IFS=$'\t' read -r method path token body <<<"$line"
+  local args=(-sS -X "$method" -w '\n%{http_code}')
+  [ "$token" != - ] && args+=(-H "Authorization: Bearer $token")
+  [ "$body" != - ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+  out=$(curl "${args[@]}" "http://${ADDR[$1]}$path")
+  [ "$(tail -1 <<<"$out")" = 200 ] || die "$1 $path answered: $out"
+  head -n -1 <<<"$out" | jq -e "$4" >/dev/null || die "$1 $path: unexpected answer: $out"
+}
+check ceiling /presign "$WORK/presign-hs.tsv" '.url | test("X-Amz-Signature")'
+check sqlite /presign "$WORK/presign-hs.tsv" '.url | test("x-presignd-id")'
+check sqlite /presign "$WORK/presign-rs.tsv" '.url | test("x-presignd-id")'
+[ "$POSTGRES" = 1 ] && check postgres /presign "$WORK/presign-hs.tsv" '.url | test("x-presignd-id")'
+[ "$COMPANION" = 1 ] && check companion /s3/params "$WORK/companion.tsv" '.fields["X-Amz-Signature"]'
+
+if [ "$SERVE" = 1 ]; then
+  # For profiling: everything set up, no load; drive it by hand until Ctrl-C.
+  for server in "${!ADDR[@]}"; do echo "$server ${ADDR[$server]} pid ${PID[$server]}"; done
+  echo "request files: $WORK/*.tsv (wrk -s $BENCH/requests.lua http://ADDR -- FILE)"
+  wait
+fi
+
+# ---------------------------------------------------------------- scenarios
+# name | server | request file | what it is
+SCENARIOS=(
+  "ceiling|ceiling|presign-hs|bare axum: HS256 verify + SDK presign, nothing else"
+  "healthz|sqlite|healthz|presignd GET /healthz (no auth, no audit)"
+  "presignd-sqlite|sqlite|presign-hs|presignd GET URL, HS256, 50-stmt policy, SQLite audit"
+  "presignd-sqlite-rs256|sqlite|presign-rs|as above with RS256 tokens"
+)
+[ "$POSTGRES" = 1 ] && SCENARIOS+=("presignd-postgres|postgres|presign-hs|presignd GET URL, HS256, 50-stmt policy, PostgreSQL audit")
+[ "$COMPANION" = 1 ] && SCENARIOS+=("companion|companion|companion|Uppy Companion GET /s3/params (presigned POST, no auth, no audit)")
+
+RESULTS=$WORK/results.jsonl
+: >"$RESULTS"
+run_wrk() { # SCENARIO SERVER FILE DURATION ROUND
+  local out line
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${4}s" --timeout 5s -s "$BENCH/requests.lua" \
+    "http://${ADDR[$2]}" -- "$WORK/$3.tsv" 2>&1) || die "wrk failed for $1: $out"
+  line=$(grep '^BENCH ' <<<"$out" | sed 's/^BENCH //') || die "no summary from wrk for $1: $out"
+  jq -c --arg s "$1" --arg r "$5" --arg load "$(cut -d' ' -f1 /proc/loadavg)" \
+    '. + {scenario: $s, round: ($r|tonumber), load1: ($load|tonumber)}' <<<"$line" >>"$RESULTS"
+  jq -r '"  \(.scenario) round \(.round): \(.rps) req/s, p99 \(.p99_ms) ms, errors \(.non_2xx + .socket_errors), load \(.load1)"' <<<"$(tail -1 "$RESULTS")" >&2
+}
+
+LOAD_BEFORE=$(cat /proc/loadavg)
+log "load before: $LOAD_BEFORE"
+log "warm-up: 2 s per scenario"
+for s in "${SCENARIOS[@]}"; do
+  IFS='|' read -r name server file _ <<<"$s"
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$BENCH/requests.lua" "http://${ADDR[$server]}" -- "$WORK/$file.tsv" >/dev/null 2>&1
+done
+for round in $(seq 1 "$ROUNDS"); do
+  log "round $round of $ROUNDS (${DURATION}s per scenario, $THREADS threads, $CONNECTIONS connections)"
+  for s in "${SCENARIOS[@]}"; do
+    IFS='|' read -r name server file _ <<<"$s"
+    run_wrk "$name" "$server" "$file" "$DURATION" "$round"
+  done
+done
+
+# Latency at half the maximum rate, with the open-loop client.
+median_rps() { jq -s --arg s "$1" '[.[] | select(.scenario == $s) | .rps] | sort | .[(length - 1) / 2 | floor]' "$RESULTS"; }
+HALF=$WORK/half.jsonl
+: >"$HALF"
+for name in ceiling presignd-sqlite presignd-postgres; do
+  case "$name" in
+    ceiling) server=ceiling ;;
+    presignd-sqlite) server=sqlite ;;
+    presignd-postgres) [ "$POSTGRES" = 1 ] || continue; server=postgres ;;
+  esac
+  rate=$(jq -n --argjson m "$(median_rps "$name")" '$m / 2 | floor')
+  log "half rate: $name at $rate req/s for ${DURATION}s"
+  "$RATE" --addr "${ADDR[$server]}" --requests "$WORK/presign-hs.tsv" --rate "$rate" \
+    --duration "$DURATION" --connections "$CONNECTIONS" \
+    | jq -c --arg s "$name" --arg load "$(cut -d' ' -f1 /proc/loadavg)" '. + {scenario: $s, load1: ($load|tonumber)}' >>"$HALF"
+  jq -r '"  \(.scenario): \(.achieved_rate) req/s achieved, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, errors \(.non_2xx + .socket_errors)"' <<<"$(tail -1 "$HALF")" >&2
+done
+LOAD_AFTER=$(cat /proc/loadavg)
+log "load after: $LOAD_AFTER"
+
+# Peak RSS of each server over the whole run (every scenario it served).
+declare -A RSS
+for server in "${!PID[@]}"; do
+  RSS[$server]=$(awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/${PID[$server]}/status" 2>/dev/null || echo "?")
+done
+
+# Every issued URL has its row: count them (each wrk request that got a 200 is one row).
+AUDIT_SQLITE=$(sqlite3 "$WORK/audit.db" 'SELECT count(*) FROM audit_events' 2>/dev/null || echo "?")
+AUDIT_PG="-"
+[ "$POSTGRES" = 1 ] && AUDIT_PG=$(psql "$PG_URL_BASE/$PG_DB" -qAtc 'SELECT count(*) FROM audit_events')
+
+# ---------------------------------------------------------------- report
+CEILING_RPS=$(median_rps ceiling)
+echo
+echo "presignd load benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
+echo "load average (1/5/15 min) before: $(cut -d' ' -f1-3 <<<"$LOAD_BEFORE"), after: $(cut -d' ' -f1-3 <<<"$LOAD_AFTER")"
+echo "wrk $THREADS threads, $CONNECTIONS connections, ${DURATION}s per scenario, $ROUNDS rounds (medians); loopback"
+echo
+printf '%-22s %9s %8s %8s %9s %15s %9s %7s\n' scenario req/s p50_ms p99_ms ceiling round_ratios rss_MiB errors
+for s in "${SCENARIOS[@]}"; do
+  IFS='|' read -r name server _ _ <<<"$s"
+  jq -s -r --arg s "$name" --argjson c "$CEILING_RPS" --arg rss "${RSS[$server]}" '
+    def median: sort | .[(length - 1) / 2 | floor];
+    [.[] | select(.scenario == $s)] as $mine
+    | [.[] | select(.scenario == "ceiling")] as $ceil
+    | [range(0; $mine | length) | ($mine[.].rps / $ceil[.].rps * 100 | round / 100)] as $ratios
+    | [$s, ($mine | map(.rps) | median | round),
+       ($mine | map(.p50_ms) | median), ($mine | map(.p99_ms) | median),
+       (($mine | map(.rps) | median) / $c * 100 | round / 100),
+       ($ratios | map(tostring) | join("/")), $rss,
+       ($mine | map(.non_2xx + .socket_errors) | add)]
+    | @tsv' "$RESULTS" \
+    | awk -F'\t' '{printf "%-22s %9d %8.2f %8.2f %8.2fx %15s %9s %7d\n", $1, $2, $3, $4, $5, $6, $7, $8}'
+done
+echo
+echo "latency at half the maximum rate (open loop, from each request's due time):"
+printf '%-22s %10s %10s %8s %8s %8s %7s\n' scenario target/s achieved/s p50_ms p99_ms max_ms errors
+jq -r '[.scenario, .target_rate, .achieved_rate, .p50_ms, .p99_ms, .max_ms, (.non_2xx + .socket_errors)] | @tsv' "$HALF" \
+  | awk -F'\t' '{printf "%-22s %10d %10.0f %8.2f %8.2f %8.2f %7d\n", $1, $2, $3, $4, $5, $6, $7}'
+echo
+echo "audit rows: SQLite $AUDIT_SQLITE, PostgreSQL $AUDIT_PG (one per 200 from /presign, checks included)"
+echo "scenarios:"
+for s in "${SCENARIOS[@]}"; do
+  IFS='|' read -r name _ _ what <<<"$s"
+  printf '  %-22s %s\n' "$name" "$what"
+done
