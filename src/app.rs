@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::config::Region;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -105,6 +106,9 @@ impl App {
         let (audit, writer) = AuditWriter::spawn(store.clone(), settings);
         let retention = (config.audit.retention_days > 0)
             .then(|| tokio::spawn(run_retention(store.clone(), config.audit.retention_days)));
+        let store_upkeep = store
+            .upkeep_interval()
+            .map(|every| tokio::spawn(run_store_upkeep(store.clone(), every)));
 
         let state = AppState {
             verifier: Arc::new(verifier),
@@ -138,13 +142,17 @@ impl App {
             what: "installing the SIGHUP handler".into(),
             error,
         })?;
-        let housekeeping = tokio::spawn(forget_idle_buckets(state.rate_limits.clone()));
+        let housekeeping = [
+            tokio::spawn(forget_idle_buckets(state.rate_limits.clone())),
+            tokio::spawn(fold_metrics(state.metrics.clone())),
+        ];
         Ok(App {
             state,
             writer,
-            background: [retention, Some(housekeeping)]
+            background: [retention, store_upkeep]
                 .into_iter()
                 .flatten()
+                .chain(housekeeping)
                 .collect(),
             reloader,
         })
@@ -207,5 +215,27 @@ async fn forget_idle_buckets(limits: Arc<RateLimits>) {
     loop {
         minutely.tick().await;
         limits.forget_idle();
+    }
+}
+
+/// Histogram samples pile up in memory until rendered: fold them into their buckets every
+/// few seconds, whether or not anyone scrapes /metrics.
+async fn fold_metrics(metrics: PrometheusHandle) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        metrics.run_upkeep();
+    }
+}
+
+/// The store's own background work. A failure is logged and retried at the next tick.
+async fn run_store_upkeep(store: Arc<dyn AuditStore>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(error) = store.upkeep().await {
+            tracing::warn!(error = %error, "audit store upkeep failed; retrying");
+        }
     }
 }

@@ -2,6 +2,16 @@
 //! implementations, and the group-commit [`AuditWriter`] through which every row is
 //! written. A URL leaves the process only after its row has committed (DESIGN §1 rule 1).
 
+/// The INSERT head shared by both stores; values follow in this column order. A macro, so
+/// that a store can `concat!` its own tail onto it.
+macro_rules! insert_columns {
+    () => {
+        "INSERT INTO audit_events (id, time, request_id, outcome, reason, issuer, subject, \
+         client_ip, user_agent, action, bucket, object_key, expires_at, expires_in, statement, \
+         signature_sha256, request) "
+    };
+}
+
 mod filters;
 mod postgres;
 mod sqlite;
@@ -180,6 +190,23 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
     async fn migrate(&self) -> Result<(), AuditError>;
     /// Inserts all rows in one statement: all commit or none do.
     async fn insert_batch(&self, events: &[AuditEvent]) -> Result<(), AuditError>;
+    /// Makes every batch committed so far durable; a no-op where a commit already is.
+    async fn sync(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
+    /// How many batches may commit at once: one for a single-writer database, more where
+    /// concurrent transactions share the cost of a log flush.
+    fn concurrent_batches(&self) -> usize {
+        1
+    }
+    /// How often the store wants [`AuditStore::upkeep`] while it takes writes, if at all.
+    fn upkeep_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Background work kept off the commit path (SQLite: WAL checkpoints).
+    async fn upkeep(&self) -> Result<(), AuditError> {
+        Ok(())
+    }
     /// One page of rows matching `query`, newest first.
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError>;
     /// Whether the database answers.
@@ -191,11 +218,6 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
         batch: u32,
     ) -> Result<u64, AuditError>;
 }
-
-/// The INSERT head shared by both stores; values follow in this column order.
-const INSERT_COLUMNS: &str = "INSERT INTO audit_events (id, time, request_id, outcome, reason, \
-     issuer, subject, client_ip, user_agent, action, bucket, object_key, expires_at, \
-     expires_in, statement, signature_sha256, request) ";
 
 /// Readiness probe: reaches the table itself, so a database that answers without the
 /// schema is not ready.
@@ -283,6 +305,30 @@ fn like_prefix(prefix: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+/// An issued GET row with every optional field filled, for the stores' own tests.
+#[cfg(test)]
+pub(crate) fn sample_event() -> AuditEvent {
+    AuditEvent {
+        id: Uuid::now_v7(),
+        time: OffsetDateTime::now_utc(),
+        request_id: "request-1".into(),
+        outcome: Outcome::Issued,
+        reason: None,
+        issuer: "https://idp.example".into(),
+        subject: "alice".into(),
+        client_ip: Some("192.0.2.1".into()),
+        user_agent: Some("test".into()),
+        action: "s3:GetObject".into(),
+        bucket: Some("bucket".into()),
+        key: Some(format!("alice/{}", Uuid::now_v7())),
+        expires_at: Some(OffsetDateTime::now_utc()),
+        expires_in: Some(600),
+        statement: Some("OwnFolderRead".into()),
+        signature_sha256: Some(signature_fingerprint(&Uuid::now_v7().to_string())),
+        request: serde_json::json!({"requested_expires_in": 600}),
+    }
 }
 
 #[cfg(test)]

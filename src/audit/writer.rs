@@ -1,13 +1,17 @@
 //! The group-commit writer: requests enqueue their row and await the commit of the batch
-//! that carries it. While one batch commits, the next fills, so throughput comes from
-//! batching and no request waits on a timer. A full queue or a failed batch fails its
-//! waiters, who answer 503 and issue nothing.
+//! that carries it. While batches commit (as many at once as the store allows), the next
+//! fills, so throughput comes from batching and no request waits on a timer. A full queue
+//! or a failed batch fails its waiters, who answer 503 and issue nothing.
+//!
+//! A committed batch is answered only after [`AuditStore::sync`] has made it durable. The
+//! sync runs in its own task, once for every batch committed since the last one, so that
+//! the next batch is written while the disk flushes the previous ones.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use super::{AuditError, AuditEvent, AuditStore};
 use crate::telemetry;
@@ -83,27 +87,237 @@ impl AuditWriter {
     }
 }
 
+type Waiter = oneshot::Sender<Result<(), Arc<AuditError>>>;
+
+/// A batch that has committed and waits to be durable.
+struct Committed {
+    started: Instant,
+    waiters: Vec<Waiter>,
+}
+
 async fn run(store: Arc<dyn AuditStore>, mut receiver: mpsc::Receiver<Pending>, max_batch: usize) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while receiver.recv_many(&mut batch, max_batch).await > 0 {
+    let concurrent_batches = store.concurrent_batches().max(1);
+    let (to_sync, committed) = mpsc::unbounded_channel();
+    let syncing = tokio::spawn(sync(store.clone(), committed));
+    let mut committing = JoinSet::new();
+    loop {
+        // Rows that arrive while every slot is busy wait in the queue, and so join a
+        // larger batch.
+        while committing.len() >= concurrent_batches {
+            committing.join_next().await;
+        }
+        let mut batch = Vec::with_capacity(max_batch);
+        if receiver.recv_many(&mut batch, max_batch).await == 0 {
+            break;
+        }
         metrics::gauge!(telemetry::AUDIT_QUEUE_DEPTH).set(receiver.len() as f64);
-        metrics::histogram!(telemetry::AUDIT_BATCH_ROWS).record(batch.len() as f64);
-        let (events, waiters): (Vec<AuditEvent>, Vec<_>) = batch
-            .drain(..)
-            .map(|pending| (pending.event, pending.committed))
-            .unzip();
-        let started = std::time::Instant::now();
-        let result = store.insert_batch(&events).await.map_err(Arc::new);
-        metrics::histogram!(telemetry::AUDIT_COMMIT).record(started.elapsed().as_secs_f64());
-        if let Err(error) = &result {
-            metrics::counter!(telemetry::AUDIT_FAILURES).increment(1);
-            tracing::error!(error = %error, source = ?std::error::Error::source(&**error), rows = events.len(), "audit batch failed");
-        } else {
-            tracing::debug!(rows = events.len(), "audit batch committed");
+        committing.spawn(commit(store.clone(), batch, to_sync.clone()));
+    }
+    while committing.join_next().await.is_some() {}
+    drop(to_sync);
+    let _ = syncing.await;
+}
+
+async fn commit(
+    store: Arc<dyn AuditStore>,
+    batch: Vec<Pending>,
+    to_sync: mpsc::UnboundedSender<Committed>,
+) {
+    metrics::histogram!(telemetry::AUDIT_BATCH_ROWS).record(batch.len() as f64);
+    let (events, waiters): (Vec<AuditEvent>, Vec<_>) = batch
+        .into_iter()
+        .map(|pending| (pending.event, pending.committed))
+        .unzip();
+    let started = Instant::now();
+    match store.insert_batch(&events).await {
+        // The sync task outlives every commit task; should it be gone, the dropped
+        // waiters answer 503.
+        Ok(()) => drop(to_sync.send(Committed { started, waiters })),
+        Err(error) => fail(waiters, Arc::new(error), "audit batch failed"),
+    }
+}
+
+/// Makes committed batches durable, all those waiting at once, and answers their waiters.
+async fn sync(store: Arc<dyn AuditStore>, mut committed: mpsc::UnboundedReceiver<Committed>) {
+    let mut batches = Vec::new();
+    while committed.recv_many(&mut batches, usize::MAX).await > 0 {
+        match store.sync().await {
+            Ok(()) => {
+                for batch in batches.drain(..) {
+                    metrics::histogram!(telemetry::AUDIT_COMMIT)
+                        .record(batch.started.elapsed().as_secs_f64());
+                    tracing::debug!(rows = batch.waiters.len(), "audit batch committed");
+                    for waiter in batch.waiters {
+                        // A waiter that gave up (timeout) no longer listens.
+                        let _ = waiter.send(Ok(()));
+                    }
+                }
+            }
+            Err(error) => {
+                let waiters = batches.drain(..).flat_map(|batch| batch.waiters).collect();
+                fail(waiters, Arc::new(error), "audit sync failed");
+            }
         }
-        for waiter in waiters {
-            // A waiter that gave up (timeout) no longer listens; nothing to tell it.
-            let _ = waiter.send(result.clone());
+    }
+}
+
+fn fail(waiters: Vec<Waiter>, error: Arc<AuditError>, what: &'static str) {
+    metrics::counter!(telemetry::AUDIT_FAILURES).increment(1);
+    tracing::error!(error = %error, source = ?std::error::Error::source(&*error), rows = waiters.len(), "{what}");
+    for waiter in waiters {
+        let _ = waiter.send(Err(error.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use time::OffsetDateTime;
+    use tokio::sync::Semaphore;
+
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::audit::{AuditQuery, sample_event};
+
+    /// Keeps rows in memory; its sync waits for a permit, so a test decides when the
+    /// disk "finishes", and can be told to fail.
+    #[derive(Debug)]
+    struct ScriptedStore {
+        rows: Mutex<Vec<Uuid>>,
+        syncs: AtomicUsize,
+        sync_permits: Semaphore,
+        fail_sync: AtomicBool,
+        fail_insert: AtomicBool,
+    }
+
+    impl Default for ScriptedStore {
+        fn default() -> Self {
+            Self {
+                rows: Mutex::default(),
+                syncs: AtomicUsize::default(),
+                sync_permits: Semaphore::new(0),
+                fail_sync: AtomicBool::default(),
+                fail_insert: AtomicBool::default(),
+            }
         }
+    }
+
+    #[async_trait]
+    impl AuditStore for ScriptedStore {
+        async fn migrate(&self) -> Result<(), AuditError> {
+            Ok(())
+        }
+        async fn insert_batch(&self, events: &[AuditEvent]) -> Result<(), AuditError> {
+            if self.fail_insert.load(Ordering::SeqCst) {
+                return Err(AuditError::Corrupt("insert refused".into()));
+            }
+            let mut rows = self.rows.lock().unwrap();
+            rows.extend(events.iter().map(|event| event.id));
+            Ok(())
+        }
+        async fn sync(&self) -> Result<(), AuditError> {
+            self.sync_permits.acquire().await.unwrap().forget();
+            self.syncs.fetch_add(1, Ordering::SeqCst);
+            if self.fail_sync.load(Ordering::SeqCst) {
+                return Err(AuditError::Corrupt("fsync failed".into()));
+            }
+            Ok(())
+        }
+        async fn query(&self, _: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
+            Ok(Vec::new())
+        }
+        async fn ping(&self) -> Result<(), AuditError> {
+            Ok(())
+        }
+        async fn delete_older_than(&self, _: OffsetDateTime, _: u32) -> Result<u64, AuditError> {
+            Ok(0)
+        }
+    }
+
+    fn start(store: &Arc<ScriptedStore>) -> AuditWriter {
+        AuditWriter::spawn(store.clone(), WriterSettings::default()).0
+    }
+
+    #[tokio::test]
+    async fn a_row_is_answered_only_after_a_sync_that_follows_its_commit() {
+        let store = Arc::new(ScriptedStore::default());
+        let writer = start(&store);
+        let recorded = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.record(sample_event()).await }
+        });
+        // Committed, yet unanswered while the sync has not finished.
+        while store.rows.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!recorded.is_finished(), "answered before the sync");
+
+        store.sync_permits.add_permits(1);
+        recorded.await.unwrap().expect("durable after the sync");
+        assert_eq!(store.syncs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn one_sync_answers_every_batch_committed_while_the_last_one_ran() {
+        let store = Arc::new(ScriptedStore::default());
+        let writer = start(&store);
+        let first = tokio::spawn({
+            let writer = writer.clone();
+            async move { writer.record(sample_event()).await }
+        });
+        while store.rows.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        // The first sync is under way (waiting for its permit); these commit meanwhile.
+        let later: Vec<_> = (0..20)
+            .map(|_| {
+                let writer = writer.clone();
+                tokio::spawn(async move { writer.record(sample_event()).await })
+            })
+            .collect();
+        while store.rows.lock().unwrap().len() < 21 {
+            tokio::task::yield_now().await;
+        }
+        store.sync_permits.add_permits(2);
+        first.await.unwrap().unwrap();
+        for recorded in later {
+            recorded.await.unwrap().unwrap();
+        }
+        assert_eq!(store.syncs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_sync_or_insert_fails_its_waiters() {
+        let store = Arc::new(ScriptedStore::default());
+        store.sync_permits.add_permits(10);
+        let writer = start(&store);
+
+        store.fail_sync.store(true, Ordering::SeqCst);
+        let error = writer.record(sample_event()).await.unwrap_err();
+        assert!(
+            matches!(&error, AuditError::Batch(cause) if cause.to_string().contains("fsync failed")),
+            "{error:?}"
+        );
+
+        store.fail_sync.store(false, Ordering::SeqCst);
+        store.fail_insert.store(true, Ordering::SeqCst);
+        let syncs = store.syncs.load(Ordering::SeqCst);
+        let error = writer.record(sample_event()).await.unwrap_err();
+        assert!(
+            matches!(&error, AuditError::Batch(cause) if cause.to_string().contains("insert refused")),
+            "{error:?}"
+        );
+        assert_eq!(store.syncs.load(Ordering::SeqCst), syncs, "nothing to sync");
+
+        store.fail_insert.store(false, Ordering::SeqCst);
+        writer
+            .record(sample_event())
+            .await
+            .expect("the writer goes on");
     }
 }
