@@ -26,6 +26,11 @@ use axum::{Json, Router};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 
+// The same allocator as presignd, so that the ratio measures what presignd does, not which
+// malloc it links.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Ceiling {
     key: DecodingKey,
     validation: Validation,

@@ -260,11 +260,15 @@ impl Presigner {
         signed_at: SystemTime,
         lifetime: Duration,
     ) -> Result<Presigned, PresignError> {
-        let url =
-            url::Url::parse(signed.uri()).map_err(|_| PresignError::MalformedUrl("a valid URI"))?;
+        // Only the query is read: parsing the whole URL would run the host through IDNA
+        // on every request.
+        let (_, query) = signed
+            .uri()
+            .split_once('?')
+            .ok_or(PresignError::MalformedUrl("a query string"))?;
         let mut signature = None;
         let mut access_key_id = None;
-        for (name, value) in url.query_pairs() {
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             match name.as_ref() {
                 "X-Amz-Signature" => signature = Some(value.into_owned()),
                 "X-Amz-Credential" => {
