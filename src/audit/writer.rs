@@ -242,18 +242,24 @@ mod tests {
         AuditWriter::spawn(store.clone(), WriterSettings::default()).0
     }
 
+    fn record_in_background(writer: &AuditWriter) -> JoinHandle<Result<(), AuditError>> {
+        let writer = writer.clone();
+        tokio::spawn(async move { writer.record(sample_event()).await })
+    }
+
+    async fn until_committed(store: &ScriptedStore, rows: usize) {
+        while store.rows.lock().unwrap().len() < rows {
+            tokio::task::yield_now().await;
+        }
+    }
+
     #[tokio::test]
     async fn a_row_is_answered_only_after_a_sync_that_follows_its_commit() {
         let store = Arc::new(ScriptedStore::default());
         let writer = start(&store);
-        let recorded = tokio::spawn({
-            let writer = writer.clone();
-            async move { writer.record(sample_event()).await }
-        });
+        let recorded = record_in_background(&writer);
         // Committed, yet unanswered while the sync has not finished.
-        while store.rows.lock().unwrap().is_empty() {
-            tokio::task::yield_now().await;
-        }
+        until_committed(&store, 1).await;
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!recorded.is_finished(), "answered before the sync");
 
@@ -266,23 +272,11 @@ mod tests {
     async fn one_sync_answers_every_batch_committed_while_the_last_one_ran() {
         let store = Arc::new(ScriptedStore::default());
         let writer = start(&store);
-        let first = tokio::spawn({
-            let writer = writer.clone();
-            async move { writer.record(sample_event()).await }
-        });
-        while store.rows.lock().unwrap().is_empty() {
-            tokio::task::yield_now().await;
-        }
+        let first = record_in_background(&writer);
+        until_committed(&store, 1).await;
         // The first sync is under way (waiting for its permit); these commit meanwhile.
-        let later: Vec<_> = (0..20)
-            .map(|_| {
-                let writer = writer.clone();
-                tokio::spawn(async move { writer.record(sample_event()).await })
-            })
-            .collect();
-        while store.rows.lock().unwrap().len() < 21 {
-            tokio::task::yield_now().await;
-        }
+        let later: Vec<_> = (0..20).map(|_| record_in_background(&writer)).collect();
+        until_committed(&store, 21).await;
         store.sync_permits.add_permits(2);
         first.await.unwrap().unwrap();
         for recorded in later {
