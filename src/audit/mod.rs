@@ -195,7 +195,7 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
         Ok(())
     }
     /// How many batches may commit at once: one for a single-writer database, more where
-    /// concurrent transactions share the cost of a log flush.
+    /// one commit's round trip can overlap another's.
     fn concurrent_batches(&self) -> usize {
         1
     }

@@ -39,7 +39,7 @@ impl Default for WriterSettings {
 
 struct Pending {
     event: AuditEvent,
-    committed: oneshot::Sender<Result<(), Arc<AuditError>>>,
+    committed: Waiter,
 }
 
 /// A cheap handle to the writer task. The task ends, after committing everything queued,
@@ -87,6 +87,7 @@ impl AuditWriter {
     }
 }
 
+/// Told once whether its row is durable.
 type Waiter = oneshot::Sender<Result<(), Arc<AuditError>>>;
 
 /// A batch that has committed and waits to be durable.
