@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use presignd::policy::{Context, Decision, Denial, Policy, Request};
+use presignd::policy::{Action, Context, Decision, Denial, Policy, Request};
 use serde_json::{Map, Value, json};
 use time::macros::datetime;
 
@@ -93,7 +93,7 @@ fn hundred_statements() -> String {
 /// One request's inputs, owned.
 #[derive(Clone)]
 struct Case {
-    action: &'static str,
+    action: Action,
     resource: String,
     claims: Map<String, Value>,
     issuer: &'static str,
@@ -108,7 +108,7 @@ impl Case {
             issuer: self.issuer,
             source_ip: Some("10.1.2.3".parse().unwrap()),
             current_time: datetime!(2026-11-22 13:00 UTC),
-            method: Some(if self.action == "s3:PutObject" {
+            method: Some(if self.action == Action::PutObject {
                 "PUT"
             } else {
                 "GET"
@@ -132,7 +132,7 @@ fn claims(value: Value) -> Map<String, Value> {
 fn bench(c: &mut Criterion) {
     let design = Policy::from_json(DESIGN_EXAMPLE).unwrap();
     let upload = Case {
-        action: "s3:PutObject",
+        action: Action::PutObject,
         resource: "arn:aws:s3:::uploads/users/alice/2026/11/cat.png".into(),
         claims: claims(json!({"sub": "alice", "groups": ["dev"]})),
         issuer: "https://idp.example.com/",
@@ -159,7 +159,7 @@ fn bench(c: &mut Criterion) {
     };
     // The last team folder: the Allow pass runs through 40 statements' conditions.
     let typical = Case {
-        action: "s3:PutObject",
+        action: Action::PutObject,
         resource: "arn:aws:s3:::team-39/users/alice/report.pdf".into(),
         claims: member(39),
         issuer: "https://idp.example.com/",
@@ -174,7 +174,7 @@ fn bench(c: &mut Criterion) {
     );
     // A dataset read granted by the last group statement.
     let dataset = Case {
-        action: "s3:GetObject",
+        action: Action::GetObject,
         resource: "arn:aws:s3:::datasets/29/part-0001.parquet".into(),
         claims: claims(json!({"sub": "bob", "groups": ["data-29"], "email_verified": true})),
         issuer: "https://idp.example.com/",

@@ -64,6 +64,10 @@ pub struct ServerConfig {
     pub max_concurrent_requests: usize,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trust_forwarded_for: Vec<IpNet>,
+    /// Most items in one `POST /presign/batch`.
+    pub max_batch_items: usize,
+    /// Largest `POST /presign/batch` body, in bytes.
+    pub max_batch_body_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -275,8 +279,17 @@ impl Config {
 
     /// Checks what types alone cannot, naming the key at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.server.max_body_bytes == 0 {
-            return Err(ConfigError::invalid("server.max_body_bytes", "must be > 0"));
+        for (key, value) in [
+            ("server.max_body_bytes", self.server.max_body_bytes),
+            ("server.max_batch_items", self.server.max_batch_items),
+            (
+                "server.max_batch_body_bytes",
+                self.server.max_batch_body_bytes,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be > 0"));
+            }
         }
         if self.server.max_concurrent_requests == 0 {
             return Err(ConfigError::invalid(

@@ -68,18 +68,18 @@ impl ApiError {
     }
 
     /// The stable machine-readable code (DESIGN §2).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ProblemCode {
         match self {
-            Self::InvalidRequest(_) | Self::MethodNotAllowed => "invalid_request",
-            Self::InvalidToken(_) => "invalid_token",
-            Self::AccessDenied(_) => "access_denied",
-            Self::NotFound => "not_found",
-            Self::PayloadTooLarge { .. } => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::AuditUnavailable(_) => "audit_unavailable",
-            Self::CredentialsUnavailable(_) => "credentials_unavailable",
-            Self::Timeout | Self::Internal(_) => "internal",
+            Self::InvalidRequest(_) | Self::MethodNotAllowed => ProblemCode::InvalidRequest,
+            Self::InvalidToken(_) => ProblemCode::InvalidToken,
+            Self::AccessDenied(_) => ProblemCode::AccessDenied,
+            Self::NotFound => ProblemCode::NotFound,
+            Self::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
+            Self::RateLimited { .. } => ProblemCode::RateLimited,
+            Self::AuditUnavailable(_) => ProblemCode::AuditUnavailable,
+            Self::CredentialsUnavailable(_) => ProblemCode::CredentialsUnavailable,
+            Self::Timeout | Self::Internal(_) => ProblemCode::Internal,
         }
     }
 
@@ -91,6 +91,40 @@ impl ApiError {
     /// Whether the cause must be logged as an error (the client sees only a fixed text).
     pub fn is_server_fault(&self) -> bool {
         self.status().is_server_error()
+    }
+}
+
+/// The stable, machine-readable kind of a problem (DESIGN §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(description = "The stable, machine-readable kind of the problem.")]
+pub enum ProblemCode {
+    InvalidRequest,
+    InvalidToken,
+    AccessDenied,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    AuditUnavailable,
+    CredentialsUnavailable,
+    Internal,
+}
+
+impl ProblemCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidToken => "invalid_token",
+            Self::AccessDenied => "access_denied",
+            Self::NotFound => "not_found",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::RateLimited => "rate_limited",
+            Self::AuditUnavailable => "audit_unavailable",
+            Self::CredentialsUnavailable => "credentials_unavailable",
+            Self::Internal => "internal",
+        }
     }
 }
 
@@ -106,9 +140,7 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong, for people; names the field at fault. Never internal error text.
     pub detail: String,
-    /// The stable machine-readable code.
-    #[schema(value_type = crate::http::openapi::ProblemCode)]
-    pub code: &'static str,
+    pub code: ProblemCode,
     /// The `x-request-id` of the request, to find it in the logs.
     pub request_id: String,
 }
@@ -117,7 +149,7 @@ impl Problem {
     pub fn new(error: &ApiError, request_id: &str) -> Self {
         let status = error.status();
         Self {
-            kind: format!("urn:presignd:problem:{}", error.code()),
+            kind: format!("urn:presignd:problem:{}", error.code().as_str()),
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail: error.detail(),

@@ -2,7 +2,8 @@
 //! policy, and audits every issuance and denial before the URL leaves the process.
 #![forbid(unsafe_code)]
 
-/// Assembly of the service from its configuration; run and shut down.
+/// Assembly of the service from its configuration, its background tasks and policy
+/// reloads; run and shut down.
 pub mod app;
 /// The audit log: events, the store trait (SQLite, PostgreSQL), the group-commit writer.
 pub mod audit;
@@ -16,12 +17,13 @@ pub mod config;
 pub mod error;
 /// Routes, middleware, handlers.
 pub mod http;
+/// The issuance pipeline: caller, decision, signing, and release only through a committed
+/// audit row.
+pub mod issuance;
 /// An in-process S3-compatible store for `dev` and tests.
 pub mod local_s3;
 /// The IAM-style policy language: parse, compile, evaluate (pure).
 pub mod policy;
-/// Reloading the policy on SIGHUP and file change, with atomic swaps and counters.
-pub mod policy_reload;
 /// Presigning with aws-sdk-s3, names, true expiry.
 pub mod presign;
 /// Logging setup.

@@ -30,7 +30,7 @@ use uuid::Uuid;
 pub use filters::{AuditFilters, DEFAULT_PAGE, InvalidFilter};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-pub use writer::{AuditWriter, WriterSettings};
+pub use writer::{AuditWriter, Committed, Pending, WriterSettings};
 
 /// Whether a URL was issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -96,6 +96,97 @@ pub struct AuditEvent {
     /// The signed options (content type, length, metadata keys...), or the query's filters.
     #[schema(value_type = Object)]
     pub request: serde_json::Value,
+}
+
+/// The request half of a row, made from the caller before anything is decided. Each
+/// outcome has one constructor on [`AuditEvent`] that completes it.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// Also the `x-presignd-id` of a URL signed for this request.
+    pub id: Uuid,
+    pub request_id: String,
+    pub issuer: String,
+    pub subject: String,
+    pub client_ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// The policy action asked, or the endpoint when the request was refused before
+    /// its action was known (`POST /presign`).
+    pub action: String,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+    /// The signed options, or the query's filters.
+    pub request: serde_json::Value,
+}
+
+/// What the audit row keeps of a signed URL: its true expiry and the fingerprint of its
+/// signature, never the signature.
+#[derive(Debug, Clone)]
+pub struct IssuedUrl {
+    pub expires_at: OffsetDateTime,
+    pub expires_in: u64,
+    /// [`signature_fingerprint`] of the URL's `X-Amz-Signature`.
+    pub signature_sha256: String,
+}
+
+impl AuditEvent {
+    fn from_draft(draft: Draft, outcome: Outcome) -> AuditEvent {
+        AuditEvent {
+            id: draft.id,
+            time: OffsetDateTime::now_utc(),
+            request_id: draft.request_id,
+            outcome,
+            reason: None,
+            issuer: draft.issuer,
+            subject: draft.subject,
+            client_ip: draft.client_ip,
+            user_agent: draft.user_agent,
+            action: draft.action,
+            bucket: draft.bucket,
+            key: draft.key,
+            expires_at: None,
+            expires_in: None,
+            statement: None,
+            signature_sha256: None,
+            request: draft.request,
+        }
+    }
+
+    /// A URL (or form) was signed under `statement`.
+    pub fn issued(draft: Draft, statement: String, url: IssuedUrl) -> AuditEvent {
+        AuditEvent {
+            statement: Some(statement),
+            expires_at: Some(url.expires_at),
+            expires_in: Some(i64::try_from(url.expires_in).unwrap_or(i64::MAX)),
+            signature_sha256: Some(url.signature_sha256),
+            ..AuditEvent::from_draft(draft, Outcome::Issued)
+        }
+    }
+
+    /// Something other than a URL was granted under `statement` (an audit query).
+    pub fn granted(draft: Draft, statement: String) -> AuditEvent {
+        AuditEvent {
+            statement: Some(statement),
+            ..AuditEvent::from_draft(draft, Outcome::Issued)
+        }
+    }
+
+    /// The policy denied the request; `statement` is the Deny that decided, if any.
+    pub fn denied(draft: Draft, reason: &str, statement: Option<String>) -> AuditEvent {
+        AuditEvent {
+            reason: Some(reason.to_owned()),
+            statement,
+            ..AuditEvent::from_draft(draft, Outcome::Denied)
+        }
+    }
+
+    /// An authenticated request was refused before the policy was asked (invalid input,
+    /// a rate limit); `reason` names the field or the limit.
+    pub fn refused(draft: Draft, reason: String) -> AuditEvent {
+        AuditEvent {
+            reason: Some(reason),
+            ..AuditEvent::from_draft(draft, Outcome::Denied)
+        }
+    }
 }
 
 /// The fingerprint stored for a signature: lower-case hex SHA-256.

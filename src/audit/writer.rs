@@ -37,23 +37,70 @@ impl Default for WriterSettings {
     }
 }
 
-struct Pending {
-    event: AuditEvent,
+/// One request's rows, committed together: a batch presign's answer waits for all of them.
+struct Queued {
+    rows: Vec<AuditEvent>,
     committed: Waiter,
+}
+
+/// A value that may leave the process only once its audit row is durable: the only way
+/// to a [`Committed`] value is [`AuditWriter::commit`] (or [`AuditWriter::commit_all`]).
+#[derive(Debug)]
+#[must_use = "nothing may be answered before its audit row commits"]
+pub struct Pending<T> {
+    row: AuditEvent,
+    value: T,
+}
+
+impl<T> Pending<T> {
+    pub fn new(row: AuditEvent, value: T) -> Self {
+        Self { row, value }
+    }
+
+    /// The row that will be written.
+    pub fn row(&self) -> &AuditEvent {
+        &self.row
+    }
+
+    /// The same row with `f` of the value: a batch holds signed and refused items alike.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
+        Pending {
+            row: self.row,
+            value: f(self.value),
+        }
+    }
+}
+
+/// A value whose audit row has committed and is durable.
+#[derive(Debug)]
+pub struct Committed<T>(T);
+
+impl<T> Committed<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T, E> Committed<Result<T, E>> {
+    /// A committed outcome as a committed value or its error: a batch item's row commits
+    /// whether the item was signed or refused.
+    pub fn transpose(self) -> Result<Committed<T>, E> {
+        self.0.map(Committed)
+    }
 }
 
 /// A cheap handle to the writer task. The task ends, after committing everything queued,
 /// when every handle is dropped.
 #[derive(Clone, Debug)]
 pub struct AuditWriter {
-    queue: mpsc::Sender<Pending>,
+    queue: mpsc::Sender<Queued>,
     commit_timeout: Duration,
 }
 
-impl std::fmt::Debug for Pending {
+impl std::fmt::Debug for Queued {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending")
-            .field("id", &self.event.id)
+        f.debug_struct("Queued")
+            .field("rows", &self.rows.len())
             .finish()
     }
 }
@@ -70,11 +117,29 @@ impl AuditWriter {
         (writer, task)
     }
 
-    /// Enqueues `event` and returns once it is committed. An error means it may not be.
-    pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
+    /// Writes `pending`'s row and releases its value once the row is durable. An error
+    /// means the row may not be: the value is dropped, never answered.
+    pub async fn commit<T>(&self, pending: Pending<T>) -> Result<Committed<T>, AuditError> {
+        self.write(vec![pending.row]).await?;
+        Ok(Committed(pending.value))
+    }
+
+    /// Writes every row at once (one request's), releasing all values or none.
+    pub async fn commit_all<T>(
+        &self,
+        pending: Vec<Pending<T>>,
+    ) -> Result<Vec<Committed<T>>, AuditError> {
+        let (rows, values): (Vec<_>, Vec<_>) =
+            pending.into_iter().map(|p| (p.row, p.value)).unzip();
+        self.write(rows).await?;
+        Ok(values.into_iter().map(Committed).collect())
+    }
+
+    /// Enqueues `rows` and returns once they are committed. An error means they may not be.
+    async fn write(&self, rows: Vec<AuditEvent>) -> Result<(), AuditError> {
         let (committed, outcome) = oneshot::channel();
         self.queue
-            .try_send(Pending { event, committed })
+            .try_send(Queued { rows, committed })
             .map_err(|error| match error {
                 mpsc::error::TrySendError::Full(_) => AuditError::QueueFull,
                 mpsc::error::TrySendError::Closed(_) => AuditError::WriterStopped,
@@ -91,12 +156,12 @@ impl AuditWriter {
 type Waiter = oneshot::Sender<Result<(), Arc<AuditError>>>;
 
 /// A batch that has committed and waits to be durable.
-struct Committed {
+struct Written {
     started: Instant,
     waiters: Vec<Waiter>,
 }
 
-async fn run(store: Arc<dyn AuditStore>, mut receiver: mpsc::Receiver<Pending>, max_batch: usize) {
+async fn run(store: Arc<dyn AuditStore>, mut receiver: mpsc::Receiver<Queued>, max_batch: usize) {
     let concurrent_batches = store.concurrent_batches().max(1);
     let (to_sync, committed) = mpsc::unbounded_channel();
     let syncing = tokio::spawn(sync(store.clone(), committed));
@@ -121,25 +186,27 @@ async fn run(store: Arc<dyn AuditStore>, mut receiver: mpsc::Receiver<Pending>, 
 
 async fn commit(
     store: Arc<dyn AuditStore>,
-    batch: Vec<Pending>,
-    to_sync: mpsc::UnboundedSender<Committed>,
+    batch: Vec<Queued>,
+    to_sync: mpsc::UnboundedSender<Written>,
 ) {
-    metrics::histogram!(telemetry::AUDIT_BATCH_ROWS).record(batch.len() as f64);
-    let (events, waiters): (Vec<AuditEvent>, Vec<_>) = batch
-        .into_iter()
-        .map(|pending| (pending.event, pending.committed))
-        .unzip();
+    let mut events = Vec::with_capacity(batch.len());
+    let mut waiters = Vec::with_capacity(batch.len());
+    for queued in batch {
+        events.extend(queued.rows);
+        waiters.push(queued.committed);
+    }
+    metrics::histogram!(telemetry::AUDIT_BATCH_ROWS).record(events.len() as f64);
     let started = Instant::now();
     match store.insert_batch(&events).await {
         // The sync task outlives every commit task; should it be gone, the dropped
         // waiters answer 503.
-        Ok(()) => drop(to_sync.send(Committed { started, waiters })),
+        Ok(()) => drop(to_sync.send(Written { started, waiters })),
         Err(error) => fail(waiters, Arc::new(error), "audit batch failed"),
     }
 }
 
 /// Makes committed batches durable, all those waiting at once, and answers their waiters.
-async fn sync(store: Arc<dyn AuditStore>, mut committed: mpsc::UnboundedReceiver<Committed>) {
+async fn sync(store: Arc<dyn AuditStore>, mut committed: mpsc::UnboundedReceiver<Written>) {
     let mut batches = Vec::new();
     while committed.recv_many(&mut batches, usize::MAX).await > 0 {
         match store.sync().await {
@@ -243,9 +310,16 @@ mod tests {
         AuditWriter::spawn(store.clone(), WriterSettings::default()).0
     }
 
+    async fn record(writer: &AuditWriter) -> Result<(), AuditError> {
+        writer
+            .commit(Pending::new(sample_event(), ()))
+            .await
+            .map(drop)
+    }
+
     fn record_in_background(writer: &AuditWriter) -> JoinHandle<Result<(), AuditError>> {
         let writer = writer.clone();
-        tokio::spawn(async move { writer.record(sample_event()).await })
+        tokio::spawn(async move { record(&writer).await })
     }
 
     async fn until_committed(store: &ScriptedStore, rows: usize) {
@@ -293,7 +367,7 @@ mod tests {
         let writer = start(&store);
 
         store.fail_sync.store(true, Ordering::SeqCst);
-        let error = writer.record(sample_event()).await.unwrap_err();
+        let error = record(&writer).await.unwrap_err();
         assert!(
             matches!(&error, AuditError::Batch(cause) if cause.to_string().contains("fsync failed")),
             "{error:?}"
@@ -302,7 +376,7 @@ mod tests {
         store.fail_sync.store(false, Ordering::SeqCst);
         store.fail_insert.store(true, Ordering::SeqCst);
         let syncs = store.syncs.load(Ordering::SeqCst);
-        let error = writer.record(sample_event()).await.unwrap_err();
+        let error = record(&writer).await.unwrap_err();
         assert!(
             matches!(&error, AuditError::Batch(cause) if cause.to_string().contains("insert refused")),
             "{error:?}"
@@ -310,9 +384,6 @@ mod tests {
         assert_eq!(store.syncs.load(Ordering::SeqCst), syncs, "nothing to sync");
 
         store.fail_insert.store(false, Ordering::SeqCst);
-        writer
-            .record(sample_event())
-            .await
-            .expect("the writer goes on");
+        record(&writer).await.expect("the writer goes on");
     }
 }

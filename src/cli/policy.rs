@@ -14,9 +14,11 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::parse_claim;
+use crate::app::policy_reload;
+use crate::auth::Principal;
 use crate::config::Config;
-use crate::policy::{Context, Decision, Denial, KNOWN_ACTIONS, Request};
-use crate::policy_reload;
+use crate::issuance::{Caller, ClientInfo, Facts};
+use crate::policy::{Action, Decision, Denial, Request};
 use crate::presign::{BucketName, ObjectKey};
 
 /// Exit status of a denial; errors are 2.
@@ -120,7 +122,7 @@ pub fn check(config_file: Option<&Path>, args: CheckArgs) -> Result<Report, Stri
     let resource = resource_arn(action, &args.resource)?;
     let mut claims: Map<String, Value> = args.claims.into_iter().collect();
     // --sub wins over a --claim sub=…: it is the documented way to set the subject.
-    claims.insert("sub".into(), Value::String(args.sub));
+    claims.insert("sub".into(), Value::String(args.sub.clone()));
     let given = SimulatedContext::parse(&args.context)?;
     let method = given
         .method
@@ -128,18 +130,31 @@ pub fn check(config_file: Option<&Path>, args: CheckArgs) -> Result<Report, Stri
         .or_else(|| method_of(action).map(str::to_owned));
     let expires_in = given
         .expires_in
-        .or((action != "presign:QueryAudit").then_some(u64::from(config.s3.default_expires_in)));
+        .or((action != Action::QueryAudit).then_some(u64::from(config.s3.default_expires_in)));
     let issuer = given.issuer.clone().unwrap_or_else(|| "cli".into());
-    let context = Context {
-        claims: &claims,
-        issuer: &issuer,
-        source_ip: given.source_ip,
-        current_time: given.current_time.unwrap_or_else(OffsetDateTime::now_utc),
+    // The same caller and context a request to the service would have.
+    let caller = Caller {
+        principal: Principal {
+            issuer: issuer.clone(),
+            subject: args.sub,
+            claims: claims.clone(),
+        },
+        client: ClientInfo {
+            ip: given.source_ip,
+            user_agent: None,
+        },
+        request_id: String::new(),
+    };
+    let facts = Facts {
         method: method.as_deref(),
         content_type: given.content_type.as_deref(),
         content_length: given.content_length,
         expires_in,
     };
+    let context = caller.policy_context(
+        &facts,
+        given.current_time.unwrap_or_else(OffsetDateTime::now_utc),
+    );
     let request = Request {
         action,
         resource: &resource,
@@ -205,26 +220,22 @@ pub fn check(config_file: Option<&Path>, args: CheckArgs) -> Result<Report, Stri
     Ok(Report { text, status })
 }
 
-/// One of [`KNOWN_ACTIONS`], case-insensitively (as policies match actions): any other
+/// One of [`Action::ALL`], case-insensitively (as policies match actions): any other
 /// action is never asked by presignd, so its answer would mean nothing.
-fn canonical_action(action: &str) -> Result<&'static str, String> {
-    KNOWN_ACTIONS
-        .iter()
-        .find(|known| known.eq_ignore_ascii_case(action))
-        .copied()
-        .ok_or_else(|| {
-            format!(
-                "--action {action:?}: presignd asks only about {}",
-                KNOWN_ACTIONS.join(", ")
-            )
-        })
+fn canonical_action(action: &str) -> Result<Action, String> {
+    Action::parse(action).ok_or_else(|| {
+        format!(
+            "--action {action:?}: presignd asks only about {}",
+            Action::names()
+        )
+    })
 }
 
 /// The method `POST /presign` puts in `presign:Method` for an action.
-fn method_of(action: &str) -> Option<&'static str> {
+fn method_of(action: Action) -> Option<&'static str> {
     match action {
-        "s3:GetObject" => Some("GET"),
-        "s3:PutObject" => Some("PUT"),
+        Action::GetObject => Some("GET"),
+        Action::PutObject => Some("PUT"),
         _ => None,
     }
 }
@@ -232,8 +243,8 @@ fn method_of(action: &str) -> Option<&'static str> {
 /// `bucket/key` → `arn:aws:s3:::bucket/key`, validated as `POST /presign` validates
 /// (a key the service would refuse with 400 never reaches its policy); `*` for the
 /// audit action, whose resource is always `*`.
-fn resource_arn(action: &str, resource: &str) -> Result<String, String> {
-    if action == "presign:QueryAudit" {
+fn resource_arn(action: Action, resource: &str) -> Result<String, String> {
+    if action == Action::QueryAudit {
         return match resource {
             "*" => Ok("*".into()),
             _ => Err(format!(
@@ -325,7 +336,7 @@ mod tests {
 
     #[test]
     fn resources() {
-        let get = "s3:GetObject";
+        let get = Action::GetObject;
         assert_eq!(
             resource_arn(get, "b1c/k/x.png").unwrap(),
             "arn:aws:s3:::b1c/k/x.png"
@@ -334,7 +345,7 @@ mod tests {
             resource_arn(get, "arn:aws:s3:::b1c/k").unwrap(),
             "arn:aws:s3:::b1c/k"
         );
-        assert_eq!(resource_arn("presign:QueryAudit", "*").unwrap(), "*");
+        assert_eq!(resource_arn(Action::QueryAudit, "*").unwrap(), "*");
         for (bad, why) in [
             ("b1c", "expected bucket/key"),
             ("B1C/k", "bucket name"),
@@ -346,12 +357,12 @@ mod tests {
             let error = resource_arn(get, bad).unwrap_err();
             assert!(error.contains(why), "{bad}: {error}");
         }
-        assert!(resource_arn("presign:QueryAudit", "b1c/k").is_err());
+        assert!(resource_arn(Action::QueryAudit, "b1c/k").is_err());
     }
 
     #[test]
     fn actions() {
-        assert_eq!(canonical_action("S3:getobject").unwrap(), "s3:GetObject");
+        assert_eq!(canonical_action("S3:getobject").unwrap(), Action::GetObject);
         assert!(canonical_action("s3:DeleteObject").is_err());
         assert!(canonical_action("s3:*").is_err());
     }

@@ -7,12 +7,10 @@ use axum::http::request::Parts;
 use uuid::Uuid;
 
 use super::AppState;
-use super::authorize::{Caller, RequestFacts};
-use crate::audit::{AuditFilters, AuditPage, Outcome, read_page};
+use crate::audit::{AuditFilters, AuditPage, read_page};
 use crate::error::ApiError;
-
-/// The action that reading the log needs.
-pub const QUERY_AUDIT: &str = "presign:QueryAudit";
+use crate::issuance::{Ask, Caller, Facts};
+use crate::policy::Action;
 
 #[utoipa::path(
     get,
@@ -36,24 +34,32 @@ Every query is itself audited. An unknown parameter is a 400 naming it.",
 pub async fn query_audit(
     State(state): State<AppState>,
     caller: Caller,
-    AuditParams(filters): AuditParams,
+    params: Result<AuditParams, ApiError>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let query = filters
-        .to_query()
-        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    let query = params.and_then(|AuditParams(filters)| {
+        filters
+            .to_query()
+            .map_err(|e| ApiError::InvalidRequest(e.to_string()))
+    });
+    let query = match query {
+        Ok(query) => query,
+        Err(error) => {
+            let refusal = caller.refuse(Action::QueryAudit.as_str(), error);
+            return Err(state.refuse(refusal).await);
+        }
+    };
     let recorded = serde_json::to_value(&query).map_err(ApiError::internal)?;
-    let event = caller.audit_event(Uuid::now_v7(), QUERY_AUDIT, recorded);
-    let (statement, mut event) = caller
-        .authorize(&state, "*", RequestFacts::default(), event)
-        .await?;
+    let draft = caller.draft(Uuid::now_v7(), Action::QueryAudit.as_str(), recorded);
+    let ask = Ask {
+        action: Action::QueryAudit,
+        resource: "*",
+        facts: Facts::default(),
+    };
+    let authorized = state.authorize(&caller, &ask, draft).await?;
     let page = read_page(state.audit_store.as_ref(), &query).await?;
-    event.outcome = Outcome::Issued;
-    event.statement = Some(statement);
     // Reads are audited like issuances: nothing is answered that the log does not hold.
-    let action = event.action.clone();
-    state.audit.record(event).await?;
-    super::authorize::record_decision(&action, Outcome::Issued);
-    Ok(Json(page))
+    let committed = state.audit.commit(authorized.grant(page)).await?;
+    Ok(Json(committed.into_inner()))
 }
 
 /// The query string as [`AuditFilters`]; an unknown or malformed parameter is a 400

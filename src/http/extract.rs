@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use crate::auth::{AuthError, Principal};
 use crate::error::ApiError;
+use crate::issuance::ClientInfo;
 
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
@@ -34,14 +35,6 @@ fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// Where the request came from, for policy conditions and the audit row.
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    /// The TCP peer, or the `X-Forwarded-For` client when the peer is a trusted proxy.
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
 }
 
 impl FromRequestParts<AppState> for ClientInfo {
@@ -100,10 +93,34 @@ impl<T: DeserializeOwned> FromRequest<AppState> for AppJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(rejection, state.settings.max_body_bytes)),
-        }
+        json_body(request, state, state.settings.max_body_bytes)
+            .await
+            .map(Self)
+    }
+}
+
+/// [`AppJson`] for `POST /presign/batch`, whose body limit is its own.
+pub struct BatchJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for BatchJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        json_body(request, state, state.settings.max_batch_body_bytes)
+            .await
+            .map(Self)
+    }
+}
+
+/// The body as JSON; `limit` is the route's body limit, for the 413's text.
+async fn json_body<T: DeserializeOwned>(
+    request: Request,
+    state: &AppState,
+    limit: usize,
+) -> Result<T, ApiError> {
+    match axum::Json::<T>::from_request(request, state).await {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(rejection) => Err(json_rejection(rejection, limit)),
     }
 }
 

@@ -63,7 +63,7 @@ pub async fn observe(
         metrics::histogram!(telemetry::HTTP_DURATION, "route" => route.clone()).record(elapsed);
         match &problem {
             Some(PendingProblem(error)) => {
-                tracing::info!(status, latency_ms, code = error.code(), "request")
+                tracing::info!(status, latency_ms, code = error.code().as_str(), "request")
             }
             None => tracing::info!(status, latency_ms, "request"),
         }

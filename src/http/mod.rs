@@ -3,12 +3,12 @@
 
 mod audit;
 mod authorize;
+mod batch;
 mod extract;
 mod middleware;
 pub(crate) mod openapi;
 mod ops;
 mod presign;
-mod rate_limit;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,15 +26,14 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-pub use extract::{AppJson, ClientInfo};
+pub use extract::{AppJson, BatchJson};
 pub use presign::{PresignBody, PresignResponse};
-pub use rate_limit::RateLimits;
 
 use crate::audit::{AuditStore, AuditWriter};
 use crate::auth::Verifier;
 use crate::error::ApiError;
+use crate::issuance::RateLimits;
 use crate::policy::Policy;
-use crate::policy_reload::ReloadStats;
 use crate::presign::Presigner;
 
 /// Shared by every request: cheap handles only.
@@ -44,8 +43,6 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// The policy in force; replaced whole, never edited, on reload.
     pub policy: Arc<ArcSwap<Policy>>,
-    /// Counts of policy reloads that succeeded and failed (for metrics).
-    pub policy_reloads: Arc<ReloadStats>,
     /// Signs URLs with one prebuilt S3 client per (region, endpoint, path style).
     pub presigner: Arc<Presigner>,
     /// Group-commit writer: every URL waits for its row here.
@@ -69,6 +66,10 @@ pub struct Settings {
     pub max_expires_in: u32,
     /// Largest body, in bytes.
     pub max_body_bytes: usize,
+    /// Most items in one `POST /presign/batch`.
+    pub max_batch_items: usize,
+    /// Largest `POST /presign/batch` body, in bytes.
+    pub max_batch_body_bytes: usize,
     /// Whole-request deadline.
     pub request_timeout: Duration,
     /// Requests handled at once.
@@ -84,6 +85,10 @@ pub fn router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let routes = Router::new()
         .route("/presign", post(presign::presign))
+        .route(
+            "/presign/batch",
+            post(batch::presign_batch).layer(DefaultBodyLimit::max(settings.max_batch_body_bytes)),
+        )
         .route("/audit", get(audit::query_audit))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Response, Type};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-use crate::error::Problem;
+use crate::error::{Problem, ProblemCode};
 
 /// The document's root: every route, the schemas they use, and the shared error responses.
 #[derive(OpenApi)]
@@ -23,6 +23,7 @@ Every error is RFC 9457 problem+json; every response carries `x-request-id`."
     ),
     paths(
         super::presign::presign,
+        super::batch::presign_batch,
         super::audit::query_audit,
         super::ops::healthz,
         super::ops::readyz,
@@ -59,29 +60,6 @@ pub(crate) fn yaml() -> Arc<str> {
          # Regenerate: UPDATE_OPENAPI=1 cargo nextest run openapi\n{body}"
     )
     .into()
-}
-
-/// The stable `code` of a problem (DESIGN §2); `ApiError::code()` produces these.
-#[derive(ToSchema)]
-#[schema(
-    rename_all = "snake_case",
-    description = "The stable, machine-readable kind of the problem."
-)]
-#[allow(
-    dead_code,
-    reason = "only the schema is used: ApiError::code() produces the values"
-)]
-pub(crate) enum ProblemCode {
-    InvalidRequest,
-    InvalidToken,
-    AccessDenied,
-    NotFound,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    RateLimited,
-    AuditUnavailable,
-    CredentialsUnavailable,
-    Internal,
 }
 
 /// The error responses, one component each so that every route names the same text. The
@@ -294,7 +272,11 @@ mod tests {
             "DESIGN §2's codes"
         );
         for error in every_error() {
-            assert!(codes.contains(&error.code()), "{error:?}: {}", error.code());
+            assert!(
+                codes.contains(&error.code().as_str()),
+                "{error:?}: {:?}",
+                error.code()
+            );
         }
     }
 

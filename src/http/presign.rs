@@ -11,11 +11,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::authorize::{Caller, RequestFacts};
 use super::{AppJson, AppState, Settings};
-use crate::audit::{Outcome, signature_fingerprint};
+use crate::audit::Draft;
 use crate::error::ApiError;
-use crate::presign::{BucketName, GetOptions, ObjectKey, Operation, PresignRequest, PutOptions};
+use crate::issuance::{self, Ask, Caller, Facts, Refusal, Signed};
+use crate::policy::Action;
+use crate::presign::{
+    BucketName, GetOptions, ObjectKey, Operation, PresignRequest, PutOptions, ReleasedUrl,
+};
 
 /// User-defined metadata S3 accepts in total (names and values), in bytes.
 const MAX_METADATA_BYTES: usize = 2048;
@@ -84,6 +87,16 @@ pub enum HttpMethod {
     Put,
 }
 
+impl HttpMethod {
+    /// The policy action a URL for this method needs.
+    fn action(self) -> Action {
+        match self {
+            Self::Get => Action::GetObject,
+            Self::Put => Action::PutObject,
+        }
+    }
+}
+
 /// The 200 answer: the URL, what to send with it, and when it stops working.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PresignResponse {
@@ -127,50 +140,62 @@ the audit row has committed. Fields that do not apply to the method are a 400 na
 pub async fn presign(
     State(state): State<AppState>,
     caller: Caller,
-    AppJson(body): AppJson<PresignBody>,
+    body: Result<AppJson<PresignBody>, ApiError>,
 ) -> Result<Json<PresignResponse>, ApiError> {
-    let request = validate(body, &state.settings)?;
-    let action = request.operation.action();
-    let resource = format!("arn:aws:s3:::{}/{}", request.bucket, request.key);
-    let (content_type, content_length) = match &request.operation {
-        Operation::Put(put) => (put.content_type.as_deref(), put.content_length),
-        Operation::Get(get) => (get.response_content_type.as_deref(), None),
+    let body = match body {
+        Ok(AppJson(body)) => body,
+        Err(error) => return Err(state.refuse(caller.refuse(ENDPOINT, error)).await),
     };
-    let facts = RequestFacts {
-        method: Some(request.operation.method()),
-        content_type,
-        content_length,
-        expires_in: Some(u64::from(request.expires_in)),
+    let signed = match issue(&state, &caller, body).await {
+        Ok(signed) => signed,
+        Err(refusal) => return Err(state.refuse(refusal).await),
     };
-    let mut event = caller.audit_event(request.audit_id, action, signed_options(&request));
-    event.bucket = Some(request.bucket.to_string());
-    event.key = Some(request.key.to_string());
-    let (statement, mut event) = caller.authorize(&state, &resource, facts, event).await?;
-
-    let signed = state.presigner.presign(&request).await.map_err(|error| {
-        if error.is_credentials() {
-            ApiError::CredentialsUnavailable(error)
-        } else {
-            ApiError::internal(error)
-        }
-    })?;
-    event.outcome = Outcome::Issued;
-    event.statement = Some(statement);
-    event.expires_at = Some(signed.expires_at);
-    event.expires_in = Some(signed.expires_in as i64);
-    event.signature_sha256 = Some(signature_fingerprint(&signed.signature));
     // The URL is released only after its row is durable (DESIGN §1 rule 1).
-    let action = event.action.clone();
-    state.audit.record(event).await?;
-    super::authorize::record_decision(&action, Outcome::Issued);
-    Ok(Json(PresignResponse {
-        url: signed.url,
-        method: signed.method,
-        headers: signed.headers,
-        expires_at: signed.expires_at,
-        expires_in: signed.expires_in,
-        audit_id: request.audit_id,
-    }))
+    let committed = state.audit.commit(signed).await?;
+    Ok(Json(ReleasedUrl::from(committed).into()))
+}
+
+/// The endpoint, as the audit row's action for a body refused before its method is known.
+const ENDPOINT: &str = "POST /presign";
+
+/// Validates, decides and signs one presign body: all of `POST /presign`, and each item
+/// of a batch. Signed or refused, the outcome carries its audit row.
+pub(super) async fn issue(
+    state: &AppState,
+    caller: &Caller,
+    body: PresignBody,
+) -> Result<Signed, Refusal> {
+    let action = body.method.action();
+    let request = match validate(body, &state.settings) {
+        Ok(request) => request,
+        Err(error) => return Err(caller.refuse(action.as_str(), error)),
+    };
+    let resource = format!("arn:aws:s3:::{}/{}", request.bucket, request.key);
+    let ask = Ask {
+        action,
+        resource: &resource,
+        facts: Facts::of(&request),
+    };
+    let draft = Draft {
+        bucket: Some(request.bucket.to_string()),
+        key: Some(request.key.to_string()),
+        ..caller.draft(request.audit_id, action.as_str(), signed_options(&request))
+    };
+    let authorized = state.gate(|gate| issuance::decide(gate, caller, &ask, draft))?;
+    authorized.sign(&state.presigner, &request).await
+}
+
+impl From<ReleasedUrl> for PresignResponse {
+    fn from(released: ReleasedUrl) -> Self {
+        Self {
+            url: released.url,
+            method: released.method,
+            headers: released.headers,
+            expires_at: released.expires_at,
+            expires_in: released.expires_in,
+            audit_id: released.audit_id,
+        }
+    }
 }
 
 /// What the audit row keeps of the request: the signed options, metadata names only.

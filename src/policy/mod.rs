@@ -30,7 +30,7 @@
 //! - **Actions** match case-insensitively (ASCII); **resources** case-sensitively. `*`
 //!   matches any run of characters including `/`, `?` exactly one char. Every Action
 //!   entry must be `*` or `s3:…`/`presign:…` and match at least one of
-//!   [`KNOWN_ACTIONS`], so a typo cannot silently disable a Deny (`*` is accepted, as
+//!   [`Action::ALL`], so a typo cannot silently disable a Deny (`*` is accepted, as
 //!   IAM's "every action", for guardrail Denies). Every Resource entry must be `*` or
 //!   start with `arn:aws:s3:::` and contain a `/` or `*` (a bare bucket ARN matches no
 //!   object). The resource of `presign:QueryAudit` is `*`, which only a Resource of `*`
@@ -63,6 +63,7 @@
 
 #![forbid(unsafe_code)]
 
+mod action;
 mod condition;
 mod document;
 mod glob;
@@ -80,8 +81,7 @@ use document::Effect;
 use statement::Statement;
 use variables::{Bindings, Variable};
 
-/// Every action presignd asks the policy about; each Action entry must match one.
-pub const KNOWN_ACTIONS: &[&str] = &["s3:GetObject", "s3:PutObject", "presign:QueryAudit"];
+pub use action::Action;
 
 /// Compiled, validated policy. Cheap to share behind `Arc`; evaluation allocates little
 /// (the decided statement's name; the text of a number claim tested with a string
@@ -210,8 +210,7 @@ impl std::error::Error for PolicyError {}
 /// One authorization question.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
-    /// e.g. `s3:GetObject`, `s3:PutObject`, `presign:QueryAudit`.
-    pub action: &'a str,
+    pub action: Action,
     /// e.g. `arn:aws:s3:::bucket/key/with/slashes`, or `*` for `presign:QueryAudit`.
     pub resource: &'a str,
     pub context: &'a Context<'a>,

@@ -6,10 +6,10 @@ use super::document::{Effect, Element, RawStatement};
 use super::glob::{Case, Pattern, Syntax};
 use super::tri::Tri;
 use super::variables::{Bindings, Variable};
-use super::{KNOWN_ACTIONS, PolicyError};
+use super::{Action, PolicyError};
 
 // `Statement::known_actions` has one bit per known action.
-const _: () = assert!(KNOWN_ACTIONS.len() <= 32);
+const _: () = assert!(Action::ALL.len() <= 32);
 
 /// The ARN prefix every S3 object resource starts with (the `aws` partition only).
 const S3_ARN_PREFIX: &str = "arn:aws:s3:::";
@@ -20,7 +20,7 @@ pub(crate) struct Statement {
     pub(crate) name: String,
     pub(crate) effect: Effect,
     actions: Patterns,
-    /// Bit `i` set iff the Action element covers `KNOWN_ACTIONS[i]`: the request path
+    /// Bit `i` set iff the Action element covers `Action::ALL[i]`: the request path
     /// tests a bit instead of matching patterns (the answer is the same by definition).
     known_actions: u32,
     resources: Patterns,
@@ -78,9 +78,9 @@ impl Statement {
             resources,
             conditions,
         };
-        for (bit, action) in KNOWN_ACTIONS.iter().enumerate() {
-            if statement.matches_action_patterns(action) {
-                statement.known_actions |= 1 << bit;
+        for action in Action::ALL {
+            if statement.matches_action_patterns(action.as_str()) {
+                statement.known_actions |= 1 << action.index();
             }
         }
         Ok(statement)
@@ -108,11 +108,7 @@ impl Statement {
     /// `Unknown`). The blame costs nothing on the request path: it is an index.
     pub(crate) fn verdict(&self, bindings: &Bindings<'_>) -> Verdict {
         let request = bindings.request();
-        let action_matches = match bindings.known_action() {
-            Some(bit) => self.known_actions & (1 << bit) != 0,
-            None => self.matches_action_patterns(request.action),
-        };
-        if !action_matches {
+        if self.known_actions & (1 << request.action.index()) == 0 {
             return Verdict::blame(Tri::False, Part::Action);
         }
         let mut value = self.matches_resource(request.resource, bindings);
@@ -231,13 +227,13 @@ fn compile_action(source: &str) -> Result<Pattern, String> {
         }
     }
     let pattern = Pattern::parse(source, Syntax::Glob)?;
-    let known = KNOWN_ACTIONS
-        .iter()
-        .any(|action| pattern.matches(action, Case::AsciiInsensitive, |_| None) == Some(true));
+    let known = Action::ALL.iter().any(|action| {
+        pattern.matches(action.as_str(), Case::AsciiInsensitive, |_| None) == Some(true)
+    });
     if !known {
         return Err(format!(
             "action `{source}` matches no action presignd knows ({})",
-            KNOWN_ACTIONS.join(", ")
+            Action::names()
         ));
     }
     Ok(pattern)
@@ -288,13 +284,14 @@ mod tests {
             );
             let raw = document::parse(&text).unwrap().remove(0);
             let statement = Statement::compile(raw).unwrap();
-            for (bit, action) in KNOWN_ACTIONS.iter().enumerate() {
+            for action in Action::ALL {
+                let name = action.as_str();
                 for spelling in [
-                    action.to_string(),
-                    action.to_ascii_uppercase(),
-                    action.to_ascii_lowercase(),
+                    name.to_string(),
+                    name.to_ascii_uppercase(),
+                    name.to_ascii_lowercase(),
                 ] {
-                    let by_bits = statement.known_actions & (1 << bit) != 0;
+                    let by_bits = statement.known_actions & (1 << action.index()) != 0;
                     assert_eq!(
                         by_bits,
                         statement.matches_action_patterns(&spelling),

@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use super::{Context, KNOWN_ACTIONS, Request};
+use super::{Context, Request};
 
 /// A variable whose value comes from the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,8 +89,6 @@ pub(crate) struct Bindings<'a> {
     /// Text of `source_ip`, only when some pattern uses `${aws:SourceIp}` (saves an
     /// allocation per request otherwise).
     source_ip_text: Option<String>,
-    /// Index of the request's action in `KNOWN_ACTIONS` (ASCII case-insensitively).
-    known_action: Option<usize>,
 }
 
 impl<'a> Bindings<'a> {
@@ -101,14 +99,10 @@ impl<'a> Bindings<'a> {
         } else {
             None
         };
-        let known_action = KNOWN_ACTIONS
-            .iter()
-            .position(|known| known.eq_ignore_ascii_case(request.action));
         Bindings {
             request,
             source_ip,
             source_ip_text,
-            known_action,
         }
     }
 
@@ -118,10 +112,6 @@ impl<'a> Bindings<'a> {
 
     pub(crate) fn context(&self) -> &'a Context<'a> {
         self.request.context
-    }
-
-    pub(crate) fn known_action(&self) -> Option<usize> {
-        self.known_action
     }
 
     pub(crate) fn source_ip(&self) -> Option<IpAddr> {

@@ -19,6 +19,7 @@ use uuid::Uuid;
 pub use credentials::TrackedCredentials;
 pub use names::{BucketName, MAX_KEY_BYTES, ObjectKey};
 
+use crate::audit::{Committed, IssuedUrl, signature_fingerprint};
 use crate::config::S3Config;
 
 /// The query parameter that carries the audit id inside every URL, covered by the signature.
@@ -50,13 +51,14 @@ impl Operation {
         }
     }
 
-    /// The IAM action this operation needs.
-    pub fn action(&self) -> &'static str {
+    /// `presign:ContentType` and `presign:ContentLength` as the policy sees them.
+    pub fn policy_content(&self) -> (Option<&str>, Option<u64>) {
         match self {
-            Self::Get(_) => "s3:GetObject",
-            Self::Put(_) => "s3:PutObject",
+            Self::Put(put) => (put.content_type.as_deref(), put.content_length),
+            Self::Get(get) => (get.response_content_type.as_deref(), None),
         }
     }
+
 }
 
 /// GET options: response header overrides and a version.
@@ -79,9 +81,64 @@ pub struct PutOptions {
     pub content_disposition: Option<String>,
 }
 
-/// A signed URL and what the client must send with it.
-#[derive(Debug, Clone)]
+/// A signed URL, not yet released: its URL and headers can be read only through
+/// [`ReleasedUrl::from`] a [`Committed`] one, so no URL leaves before its audit row is
+/// durable (DESIGN §1 rule 1). Deliberately neither `Clone` nor `Serialize`.
+///
+/// The one way to a URL, so the failing examples below fail for the reason they show:
+/// ```
+/// use presignd::audit::Committed;
+/// use presignd::presign::{Presigned, ReleasedUrl};
+/// fn answer(committed: Committed<Presigned>) -> ReleasedUrl {
+///     ReleasedUrl::from(committed)
+/// }
+/// ```
+/// A handler that skips the commit does not compile:
+/// ```compile_fail
+/// use presignd::presign::{Presigned, ReleasedUrl};
+/// fn answer(signed: Presigned) -> ReleasedUrl {
+///     ReleasedUrl::from(signed) // needs a Committed<Presigned>
+/// }
+/// ```
+/// ```compile_fail
+/// fn leak(signed: presignd::presign::Presigned) -> String {
+///     signed.url // private
+/// }
+/// ```
+/// ```compile_fail
+/// use presignd::audit::Committed;
+/// fn forge(signed: presignd::presign::Presigned) -> Committed<presignd::presign::Presigned> {
+///     Committed(signed) // only the audit writer makes one
+/// }
+/// ```
+#[derive(Debug)]
 pub struct Presigned {
+    audit_id: Uuid,
+    url: String,
+    method: String,
+    headers: BTreeMap<String, String>,
+    expires_at: OffsetDateTime,
+    expires_in: u64,
+    /// The URL's `X-Amz-Signature`; hashed for the audit row, never logged.
+    signature: String,
+}
+
+impl Presigned {
+    /// What the audit row keeps of this URL.
+    pub fn audit_facts(&self) -> IssuedUrl {
+        IssuedUrl {
+            expires_at: self.expires_at,
+            expires_in: self.expires_in,
+            signature_sha256: signature_fingerprint(&self.signature),
+        }
+    }
+}
+
+/// A URL whose audit row is durable, and what the client must send with it.
+#[derive(Debug, Clone)]
+pub struct ReleasedUrl {
+    /// The `x-presignd-id` in the URL: the audit row's id.
+    pub audit_id: Uuid,
     pub url: String,
     pub method: String,
     /// Every header the client must send, names in lower case.
@@ -90,8 +147,20 @@ pub struct Presigned {
     pub expires_at: OffsetDateTime,
     /// Seconds from signing to `expires_at`.
     pub expires_in: u64,
-    /// The URL's `X-Amz-Signature`; hash it before storing, never log it.
-    pub signature: String,
+}
+
+impl From<Committed<Presigned>> for ReleasedUrl {
+    fn from(committed: Committed<Presigned>) -> Self {
+        let presigned = committed.into_inner();
+        Self {
+            audit_id: presigned.audit_id,
+            url: presigned.url,
+            method: presigned.method,
+            headers: presigned.headers,
+            expires_at: presigned.expires_at,
+            expires_in: presigned.expires_in,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -179,11 +248,6 @@ impl Presigner {
         })
     }
 
-    /// How many distinct S3 clients were built.
-    pub fn client_count(&self) -> usize {
-        self.clients.len()
-    }
-
     /// Signs `request`. The lifetime is cut to what the credentials can back.
     pub async fn presign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
         let client_key = self
@@ -251,11 +315,12 @@ impl Presigner {
                     .map_err(|e| PresignError::Sdk(e.into()))?
             }
         };
-        self.finish(signed, signed_at, lifetime)
+        self.finish(request.audit_id, signed, signed_at, lifetime)
     }
 
     fn finish(
         &self,
+        audit_id: Uuid,
         signed: PresignedRequest,
         signed_at: SystemTime,
         lifetime: Duration,
@@ -302,6 +367,7 @@ impl Presigner {
             .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
             .collect();
         Ok(Presigned {
+            audit_id,
             url: signed.uri().to_owned(),
             method: signed.method().to_owned(),
             headers,

@@ -5,6 +5,7 @@ mod harness;
 
 mod audit;
 mod auth;
+mod batch;
 mod cli;
 mod config_files;
 mod openapi;

@@ -132,8 +132,23 @@ async fn rate_limits_answer_429_with_retry_after_per_caller() {
     assert_eq!(problem["code"], "rate_limited");
     // Alice's burst is hers alone.
     assert_eq!(app.presign(&bob, body("bob/a")).await.status(), 200);
-    // A limited request reached no decision, so it has no audit row.
-    assert_eq!(app.audit_rows().await.len(), 4);
+    // The limited request is audited too: an authenticated caller over its limit.
+    let rows = app.audit_rows().await;
+    assert_eq!(rows.len(), 5);
+    let limited_rows: Vec<_> = rows
+        .iter()
+        .filter(|row| row.outcome == presignd::audit::Outcome::Denied)
+        .collect();
+    assert_eq!(limited_rows.len(), 1, "{rows:?}");
+    assert_eq!(limited_rows[0].subject, "alice");
+    assert!(
+        limited_rows[0]
+            .reason
+            .as_deref()
+            .is_some_and(|reason| reason.contains("too many requests")),
+        "{:?}",
+        limited_rows[0].reason
+    );
 }
 
 #[tokio::test]

@@ -169,7 +169,8 @@ async fn invalid_fields_are_400_naming_the_field() {
         (json!([1, 2, 3]), "invalid JSON body"),
         (json!("just a string"), "invalid JSON body"),
     ];
-    for (body, field) in cases {
+    let count = cases.len();
+    for (body, field) in cases.clone() {
         let (status, problem, _) = problem(app.presign(&token, body.clone()).await).await;
         assert_eq!(status, 400, "{body}: {problem}");
         assert_eq!(problem["code"], "invalid_request", "{body}");
@@ -179,10 +180,18 @@ async fn invalid_fields_are_400_naming_the_field() {
             "{body}: detail {detail:?} should name {field:?}"
         );
     }
-    assert!(
-        app.audit_rows().await.is_empty(),
-        "invalid requests reach no decision"
-    );
+    // Each refusal of an authenticated caller is audited, its reason naming the field.
+    let rows = app.audit_rows().await;
+    assert_eq!(rows.len(), count, "{rows:?}");
+    for (_, field) in cases {
+        assert!(
+            rows.iter()
+                .any(|row| row.outcome == presignd::audit::Outcome::Denied
+                    && row.subject == "alice"
+                    && row.reason.as_deref().is_some_and(|r| r.contains(field))),
+            "no denied row naming {field:?}: {rows:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -2,7 +2,10 @@
 //! policy, the S3 clients and the audit writer once; serves; on shutdown, lets in-flight
 //! requests finish and flushes the audit writer before returning.
 
-use std::path::{Path, PathBuf};
+mod background;
+pub mod policy_reload;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,29 +13,23 @@ use arc_swap::ArcSwap;
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::config::Region;
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::audit::{self, AuditError, AuditStore, AuditWriter, WriterSettings};
 use crate::auth::Verifier;
 use crate::config::{Config, ConfigError};
-use crate::http::{self, AppState, RateLimits, Settings};
-use crate::policy::{Policy, PolicyError};
-use crate::policy_reload::{self, PolicyReloader, ReloadStats};
+use crate::http::{self, AppState, Settings};
+use crate::issuance::RateLimits;
 use crate::presign::{PresignError, Presigner};
+use policy_reload::{PolicyLoadError, PolicyReloader};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("policy {}: {error}", file.display())]
-    Policy { file: PathBuf, error: PolicyError },
-    #[error("policy {}: cannot read: {error}", file.display())]
-    PolicyRead {
-        file: PathBuf,
-        error: std::io::Error,
-    },
+    #[error(transparent)]
+    Policy(#[from] PolicyLoadError),
     #[error("audit store: {}{}", .0, source_text(.0))]
     Audit(#[from] AuditError),
     #[error("s3: {0}")]
@@ -49,11 +46,6 @@ fn source_text(error: &AuditError) -> String {
     std::error::Error::source(error)
         .map(|cause| format!(": {cause}"))
         .unwrap_or_default()
-}
-
-/// Reads and compiles a policy file; any fault names the file.
-pub fn load_policy(file: &Path) -> Result<Policy, StartupError> {
-    policy_reload::load(file).map(|loaded| loaded.policy)
 }
 
 /// Opens the configured audit store and applies its migrations.
@@ -87,7 +79,6 @@ impl App {
         let policy_file = config.policy.file.as_deref().unwrap_or(Path::new(""));
         let loaded = policy_reload::load(policy_file)?;
         let policy = Arc::new(ArcSwap::from_pointee(loaded.policy));
-        let policy_reloads = Arc::new(ReloadStats::default());
 
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(region) = &config.s3.region {
@@ -104,16 +95,19 @@ impl App {
             ..WriterSettings::default()
         };
         let (audit, writer) = AuditWriter::spawn(store.clone(), settings);
-        let retention = (config.audit.retention_days > 0)
-            .then(|| tokio::spawn(run_retention(store.clone(), config.audit.retention_days)));
+        let retention = (config.audit.retention_days > 0).then(|| {
+            tokio::spawn(background::run_retention(
+                store.clone(),
+                config.audit.retention_days,
+            ))
+        });
         let store_upkeep = store
             .upkeep_interval()
-            .map(|every| tokio::spawn(run_store_upkeep(store.clone(), every)));
+            .map(|every| tokio::spawn(background::run_store_upkeep(store.clone(), every)));
 
         let state = AppState {
             verifier: Arc::new(verifier),
             policy: policy.clone(),
-            policy_reloads: policy_reloads.clone(),
             presigner: Arc::new(presigner),
             audit,
             audit_store: store,
@@ -121,6 +115,8 @@ impl App {
                 default_expires_in: config.s3.default_expires_in,
                 max_expires_in: config.s3.max_expires_in,
                 max_body_bytes: config.server.max_body_bytes,
+                max_batch_items: config.server.max_batch_items,
+                max_batch_body_bytes: config.server.max_batch_body_bytes,
                 request_timeout: Duration::from_millis(config.server.request_timeout_ms),
                 max_concurrent_requests: config.server.max_concurrent_requests,
                 trusted_proxies: config.server.trust_forwarded_for.clone(),
@@ -135,7 +131,6 @@ impl App {
             policy_file.to_owned(),
             policy,
             loaded.digest,
-            policy_reloads,
             config.policy.watch,
         )
         .map_err(|error| StartupError::Io {
@@ -143,8 +138,8 @@ impl App {
             error,
         })?;
         let housekeeping = [
-            tokio::spawn(forget_idle_buckets(state.rate_limits.clone())),
-            tokio::spawn(fold_metrics(state.metrics.clone())),
+            tokio::spawn(background::forget_idle_buckets(state.rate_limits.clone())),
+            tokio::spawn(background::fold_metrics(state.metrics.clone())),
         ];
         Ok(App {
             state,
@@ -185,57 +180,5 @@ impl App {
             task.abort();
         }
         served
-    }
-}
-
-/// Best-effort retention: deletes expired rows in small batches, hourly. A failure is
-/// logged and retried next hour; it never affects requests.
-async fn run_retention(store: Arc<dyn AuditStore>, retention_days: u32) {
-    const BATCH: u32 = 1000;
-    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        hourly.tick().await;
-        let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(retention_days.into());
-        loop {
-            match store.delete_older_than(cutoff, BATCH).await {
-                Ok(deleted) if deleted < u64::from(BATCH) => break,
-                Ok(_) => tokio::task::yield_now().await,
-                Err(error) => {
-                    tracing::warn!(error = %error, "audit retention failed; retrying next hour");
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Best-effort: every minute, drops rate-limit buckets of callers gone quiet.
-async fn forget_idle_buckets(limits: Arc<RateLimits>) {
-    let mut minutely = tokio::time::interval(Duration::from_secs(60));
-    loop {
-        minutely.tick().await;
-        limits.forget_idle();
-    }
-}
-
-/// Histogram samples pile up in memory until rendered: fold them into their buckets every
-/// few seconds, whether or not anyone scrapes /metrics.
-async fn fold_metrics(metrics: PrometheusHandle) {
-    let mut every = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        every.tick().await;
-        metrics.run_upkeep();
-    }
-}
-
-/// The store's own background work. A failure is logged and retried at the next tick.
-async fn run_store_upkeep(store: Arc<dyn AuditStore>, every: Duration) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        if let Err(error) = store.upkeep().await {
-            tracing::warn!(error = %error, "audit store upkeep failed; retrying");
-        }
     }
 }

@@ -29,8 +29,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::app::StartupError;
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyError};
 
 /// Quiet time after the last file event before reloading: an editor's save is several
 /// events (write, chmod, rename) within a few milliseconds.
@@ -39,24 +38,41 @@ pub const DEBOUNCE: Duration = Duration::from_millis(150);
 /// Poll interval of the fallback watcher.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Counts of reload attempts since startup, for a later metrics exporter. Startup's own
-/// load is not a reload. File events whose content did not change are not attempts.
+/// Counts of reload attempts since startup (what the reloader's tests observe; the
+/// `presignd_policy_reloads_total` metric counts the same). Startup's own load is not a
+/// reload. File events whose content did not change are not attempts.
 #[derive(Debug, Default)]
-pub struct ReloadStats {
+struct ReloadStats {
     succeeded: AtomicU64,
     failed: AtomicU64,
 }
 
+#[cfg(test)]
 impl ReloadStats {
-    /// Reloads that swapped in a new policy.
-    pub fn succeeded(&self) -> u64 {
+    fn succeeded(&self) -> u64 {
         self.succeeded.load(Ordering::Relaxed)
     }
 
-    /// Reloads that kept the running policy because the file was unreadable or invalid.
-    pub fn failed(&self) -> u64 {
+    fn failed(&self) -> u64 {
         self.failed.load(Ordering::Relaxed)
     }
+}
+
+/// Why a policy file could not be loaded; names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyLoadError {
+    #[error("policy {}: cannot read: {error}", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        error: io::Error,
+    },
+    #[error("policy {}: {error}", file.display())]
+    Invalid {
+        file: PathBuf,
+        #[source]
+        error: PolicyError,
+    },
 }
 
 /// A policy file read and compiled, with the digest of the bytes it came from.
@@ -69,13 +85,13 @@ pub struct LoadedPolicy {
 
 /// Reads and compiles `file`; any fault names the file (and, for an invalid policy,
 /// the statement and the reason).
-pub fn load(file: &Path) -> Result<LoadedPolicy, StartupError> {
-    let text = std::fs::read_to_string(file).map_err(|error| StartupError::PolicyRead {
+pub fn load(file: &Path) -> Result<LoadedPolicy, PolicyLoadError> {
+    let text = std::fs::read_to_string(file).map_err(|error| PolicyLoadError::Read {
         file: file.to_owned(),
         error,
     })?;
     let digest = Sha256::digest(text.as_bytes()).into();
-    let policy = Policy::from_json(&text).map_err(|error| StartupError::Policy {
+    let policy = Policy::from_json(&text).map_err(|error| PolicyLoadError::Invalid {
         file: file.to_owned(),
         error,
     })?;
@@ -101,6 +117,7 @@ impl Trigger {
 /// The background reloader. Stop it with [`PolicyReloader::stop`]; dropping it also
 /// ends the task (without waiting for it).
 pub struct PolicyReloader {
+    #[cfg(test)]
     stats: Arc<ReloadStats>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -115,7 +132,6 @@ impl PolicyReloader {
         file: PathBuf,
         policy: Arc<ArcSwap<Policy>>,
         digest: [u8; 32],
-        stats: Arc<ReloadStats>,
         watch: bool,
     ) -> io::Result<PolicyReloader> {
         let hangup = Hangup::install()?;
@@ -126,22 +142,24 @@ impl PolicyReloader {
             None
         };
         let (stop, stopped) = oneshot::channel();
+        let stats = Arc::new(ReloadStats::default());
         let state = Reloader {
             file,
             policy,
-            stats: stats.clone(),
+            stats: Arc::clone(&stats),
             last: Some(Attempt::Read(digest)),
         };
         let task = tokio::spawn(state.run(hangup, changed, watcher, stopped));
         Ok(PolicyReloader {
+            #[cfg(test)]
             stats,
             stop: Some(stop),
             task: Some(task),
         })
     }
 
-    /// The reload counters.
-    pub fn stats(&self) -> &Arc<ReloadStats> {
+    #[cfg(test)]
+    fn stats(&self) -> &Arc<ReloadStats> {
         &self.stats
     }
 
@@ -402,7 +420,7 @@ mod tests {
             expires_in: Some(60),
         };
         match policy.load().evaluate(&crate::policy::Request {
-            action: "s3:GetObject",
+            action: crate::policy::Action::GetObject,
             resource: "arn:aws:s3:::b/k",
             context: &context,
         }) {
@@ -433,10 +451,8 @@ mod tests {
         std::fs::write(&file, ALLOW_A).unwrap();
         let loaded = load(&file).unwrap();
         let policy = Arc::new(ArcSwap::from_pointee(loaded.policy));
-        let stats = Arc::new(ReloadStats::default());
         let reloader =
-            PolicyReloader::spawn(file.clone(), policy.clone(), loaded.digest, stats, watch)
-                .unwrap();
+            PolicyReloader::spawn(file.clone(), policy.clone(), loaded.digest, watch).unwrap();
         Fixture {
             dir,
             file,
@@ -509,9 +525,7 @@ mod tests {
         std::os::unix::fs::symlink("..data/policy.json", &file).unwrap();
         let loaded = load(&file).unwrap();
         let policy = Arc::new(ArcSwap::from_pointee(loaded.policy));
-        let reloader =
-            PolicyReloader::spawn(file, policy.clone(), loaded.digest, Arc::default(), true)
-                .unwrap();
+        let reloader = PolicyReloader::spawn(file, policy.clone(), loaded.digest, true).unwrap();
         assert_eq!(deciding(&policy), "A");
         std::os::unix::fs::symlink("v2", dir.path().join("..data_tmp")).unwrap();
         std::fs::rename(dir.path().join("..data_tmp"), dir.path().join("..data")).unwrap();

@@ -1,0 +1,113 @@
+//! `POST /presign/batch`: many presign bodies under one token, for backend services. Each
+//! item is validated, decided, rate limited and signed on its own, with its own audit
+//! row; every row commits before the answer, or the whole answer is 503 and no URL leaves.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::presign::{PresignBody, PresignResponse, issue};
+use super::{AppState, BatchJson};
+use crate::audit::Pending;
+use crate::error::{ApiError, Problem};
+use crate::issuance::Caller;
+use crate::presign::{Presigned, ReleasedUrl};
+
+/// The endpoint, as the audit row's action for a body or item whose method is unknown.
+const ENDPOINT: &str = "POST /presign/batch";
+
+/// Up to `server.max_batch_items` presign bodies.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(
+    as = PresignBatchRequest,
+    example = json!({"items": [
+        {"bucket": "dev", "key": "alice/a.pdf", "method": "GET"},
+        {"bucket": "dev", "key": "alice/b.pdf", "method": "GET", "expires_in": 60}
+    ]})
+)]
+pub struct BatchBody {
+    /// 1..=`server.max_batch_items` bodies of `POST /presign`; each is checked on its own,
+    /// so one bad item is an error entry, not a failed batch.
+    #[schema(value_type = Vec<PresignBody>, min_items = 1)]
+    pub items: Vec<serde_json::Value>,
+}
+
+/// One result per item, in item order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = PresignBatchResponse)]
+pub struct BatchResponse {
+    pub results: Vec<ItemResult>,
+}
+
+/// An item's URL, or the problem that refused it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemResult {
+    Ok(PresignResponse),
+    Error(Problem),
+}
+
+#[utoipa::path(
+    post,
+    path = "/presign/batch",
+    tag = "presign",
+    summary = "Issue many presigned URLs in one request.",
+    description = "Each item is a `POST /presign` body, validated, decided, rate limited and \
+signed on its own; the answer lists `{\"ok\": …}` or `{\"error\": problem}` per item, in order. \
+Every item's audit row commits before the answer; if they cannot, the whole answer is 503 and no \
+URL is issued.",
+    security(("bearer" = [])),
+    request_body(content = BatchBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One result per item, in item order.", body = BatchResponse),
+        (status = 400, response = super::openapi::responses::BadRequest),
+        (status = 401, response = super::openapi::responses::Unauthorized),
+        (status = 405, response = super::openapi::responses::MethodNotAllowed),
+        (status = 413, response = super::openapi::responses::PayloadTooLarge),
+        (status = 415, response = super::openapi::responses::UnsupportedMediaType),
+        (status = 429, response = super::openapi::responses::TooManyRequests),
+        (status = 500, response = super::openapi::responses::InternalError),
+        (status = 503, response = super::openapi::responses::Unavailable),
+    )
+)]
+pub async fn presign_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<BatchJson<BatchBody>, ApiError>,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let items = match body {
+        Ok(BatchJson(body)) => body.items,
+        Err(error) => return Err(state.refuse(caller.refuse(ENDPOINT, error)).await),
+    };
+    let max = state.settings.max_batch_items;
+    if items.is_empty() || items.len() > max {
+        let error = ApiError::InvalidRequest(format!("items: must hold 1..={max} entries"));
+        return Err(state.refuse(caller.refuse(ENDPOINT, error)).await);
+    }
+
+    let mut audited: Vec<Pending<Result<Presigned, ApiError>>> = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let issued = match serde_json::from_value::<PresignBody>(item) {
+            Ok(body) => issue(&state, &caller, body).await,
+            Err(error) => {
+                let error = ApiError::InvalidRequest(format!("items[{index}]: {error}"));
+                Err(caller.refuse(ENDPOINT, error))
+            }
+        };
+        audited.push(match issued {
+            Ok(signed) => signed.map(Ok),
+            Err(refusal) => refusal.into_pending().map(Err),
+        });
+    }
+
+    let committed = state.audit.commit_all(audited).await?;
+    let results = committed
+        .into_iter()
+        .map(|item| match item.transpose() {
+            Ok(url) => ItemResult::Ok(ReleasedUrl::from(url).into()),
+            Err(error) => ItemResult::Error(Problem::new(&error, &caller.request_id)),
+        })
+        .collect();
+    Ok(Json(BatchResponse { results }))
+}

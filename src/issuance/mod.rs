@@ -1,0 +1,253 @@
+//! The issuance pipeline, the one path by which anything signed leaves presignd:
+//!
+//! ```text
+//! request ─▶ validate (newtypes) ─▶ Caller (authenticated) ─▶ decide ─▶ Authorized
+//!         ─▶ sign ─▶ Signed ─▶ AuditWriter::commit ─▶ Committed<Presigned> ─▶ response
+//! ```
+//!
+//! Each step's output is the next step's only input, so the rule that no URL leaves
+//! without a committed audit row (DESIGN §1 rule 1) is a matter of types: a
+//! [`Presigned`] URL is readable only as a [`ReleasedUrl`], made from a
+//! [`Committed`] one. A refusal ([`Refusal`]) carries its own row, committed before its
+//! error is answered. One [`Caller::policy_context`] feeds both the handlers and
+//! `presignd policy check`.
+
+mod rate_limit;
+
+use std::net::IpAddr;
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub use rate_limit::RateLimits;
+
+use crate::audit::{AuditEvent, Draft, Pending};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::policy::{self, Action, Decision, Denial, Policy};
+use crate::presign::{PresignError, PresignRequest, Presigned, Presigner};
+
+/// A signed URL with its audit row, waiting for [`crate::audit::AuditWriter::commit`].
+pub type Signed = Pending<Presigned>;
+
+/// Where the request came from, for policy conditions and the audit row.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The TCP peer, or the `X-Forwarded-For` client when the peer is a trusted proxy.
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// An authenticated caller and where the request came from.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub client: ClientInfo,
+    /// The request's `x-request-id`.
+    pub request_id: String,
+}
+
+/// The condition keys a request carries besides the caller's own; `None` is absent.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Facts<'a> {
+    pub method: Option<&'a str>,
+    pub content_type: Option<&'a str>,
+    pub content_length: Option<u64>,
+    pub expires_in: Option<u64>,
+}
+
+impl<'a> Facts<'a> {
+    /// The facts of a presign request: its method, the content type as the policy reads
+    /// it, the signed length and the lifetime asked.
+    pub fn of(request: &'a PresignRequest) -> Facts<'a> {
+        let (content_type, content_length) = request.operation.policy_content();
+        Facts {
+            method: Some(request.operation.method()),
+            content_type,
+            content_length,
+            expires_in: Some(u64::from(request.expires_in)),
+        }
+    }
+}
+
+/// One authorization question.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub action: Action,
+    /// `arn:aws:s3:::bucket/key`, or `*`.
+    pub resource: &'a str,
+    pub facts: Facts<'a>,
+}
+
+impl Caller {
+    /// The policy's view of this caller asking with `facts` at `now`.
+    pub fn policy_context<'a>(
+        &'a self,
+        facts: &Facts<'a>,
+        now: OffsetDateTime,
+    ) -> policy::Context<'a> {
+        policy::Context {
+            claims: &self.principal.claims,
+            issuer: &self.principal.issuer,
+            source_ip: self.client.ip,
+            current_time: now,
+            method: facts.method,
+            content_type: facts.content_type,
+            content_length: facts.content_length,
+            expires_in: facts.expires_in,
+        }
+    }
+
+    /// What `policy` decides for this caller asking `ask` now.
+    pub fn evaluate(&self, policy: &Policy, ask: &Ask<'_>) -> Decision {
+        let context = self.policy_context(&ask.facts, OffsetDateTime::now_utc());
+        policy.evaluate(&policy::Request {
+            action: ask.action,
+            resource: ask.resource,
+            context: &context,
+        })
+    }
+
+    /// The request half of this caller's audit row `id`. `action` is the policy action,
+    /// or the endpoint when the action is not known yet.
+    pub fn draft(&self, id: Uuid, action: &str, request: serde_json::Value) -> Draft {
+        Draft {
+            id,
+            request_id: self.request_id.clone(),
+            issuer: self.principal.issuer.clone(),
+            subject: self.principal.subject.clone(),
+            client_ip: self.client.ip.map(|ip| ip.to_string()),
+            user_agent: self.client.user_agent.clone(),
+            action: action.to_owned(),
+            bucket: None,
+            key: None,
+            request,
+        }
+    }
+
+    /// A refusal of this caller's request before the policy was asked (invalid input):
+    /// audited, so a security team sees an authenticated caller probing.
+    pub fn refuse(&self, action: &str, error: ApiError) -> Refusal {
+        Refusal::new(
+            self.draft(Uuid::now_v7(), action, serde_json::json!({})),
+            error,
+        )
+    }
+}
+
+/// What a decision needs besides the caller: the policy in force and the caller's limit.
+#[derive(Clone, Copy)]
+pub struct Gate<'a> {
+    pub policy: &'a Policy,
+    pub limits: &'a RateLimits,
+}
+
+/// The policy allowed the request; `draft` becomes its row once something is signed.
+#[derive(Debug)]
+#[must_use = "an authorization is worth nothing until its row commits"]
+pub struct Authorized {
+    statement: String,
+    draft: Draft,
+}
+
+/// A refused request: its row commits before its error is answered.
+#[derive(Debug)]
+#[must_use = "a refusal is answered only once its row commits"]
+pub struct Refusal(Box<(AuditEvent, ApiError)>);
+
+impl Refusal {
+    /// Refused before the policy was asked: `error`'s text is the row's reason.
+    pub fn new(draft: Draft, error: ApiError) -> Refusal {
+        Refusal(Box::new((
+            AuditEvent::refused(draft, error.to_string()),
+            error,
+        )))
+    }
+
+    /// The row and the error it answers with, for the writer.
+    pub fn into_pending(self) -> Pending<ApiError> {
+        let (row, error) = *self.0;
+        Pending::new(row, error)
+    }
+}
+
+/// Charges the caller's rate limit, then asks the policy. `draft` should name the
+/// bucket and key already.
+pub fn decide(
+    gate: Gate<'_>,
+    caller: &Caller,
+    ask: &Ask<'_>,
+    draft: Draft,
+) -> Result<Authorized, Refusal> {
+    let principal = &caller.principal;
+    if let Err(limited) = gate
+        .limits
+        .check_subject(&principal.issuer, &principal.subject)
+    {
+        return Err(Refusal::new(draft, limited));
+    }
+    let denial = match caller.evaluate(gate.policy, ask) {
+        Decision::Allow { statement } => {
+            record_decision(ask.action, crate::audit::Outcome::Issued);
+            return Ok(Authorized { statement, draft });
+        }
+        Decision::Deny(denial) => denial,
+    };
+    record_decision(ask.action, crate::audit::Outcome::Denied);
+    let (why, statement) = match denial {
+        Denial::Explicit { statement } => ("explicit deny", Some(statement)),
+        Denial::NoStatementAllows => ("no statement allows", None),
+    };
+    let detail = format!("{} on {}: {why}", ask.action, ask.resource);
+    let row = AuditEvent::denied(draft, why, statement);
+    Err(Refusal(Box::new((row, ApiError::AccessDenied(detail)))))
+}
+
+impl Authorized {
+    /// The audit id the signed URL will carry.
+    pub fn audit_id(&self) -> Uuid {
+        self.draft.id
+    }
+
+    /// Signs `request` (whose `audit_id` is this row's id) and completes the row. A
+    /// failure to sign (credentials unavailable) is a refusal with its own row.
+    pub async fn sign(
+        self,
+        presigner: &Presigner,
+        request: &PresignRequest,
+    ) -> Result<Signed, Refusal> {
+        debug_assert_eq!(request.audit_id, self.draft.id);
+        match presigner.presign(request).await {
+            Ok(presigned) => {
+                let row = AuditEvent::issued(self.draft, self.statement, presigned.audit_facts());
+                Ok(Pending::new(row, presigned))
+            }
+            Err(error) => Err(Refusal::new(self.draft, sign_error(error))),
+        }
+    }
+
+    /// Grants something that is not a URL (`value`: an audit page), under the same rule.
+    pub fn grant<T>(self, value: T) -> Pending<T> {
+        Pending::new(AuditEvent::granted(self.draft, self.statement), value)
+    }
+}
+
+fn sign_error(error: PresignError) -> ApiError {
+    if error.is_credentials() {
+        ApiError::CredentialsUnavailable(error)
+    } else {
+        ApiError::internal(error)
+    }
+}
+
+/// Counts a decision and notes it on the request span, so the access-log event carries
+/// it. Actions are a fixed set, so labels stay bounded.
+pub fn record_decision(action: Action, outcome: crate::audit::Outcome) {
+    tracing::Span::current().record("outcome", outcome.as_str());
+    metrics::counter!(
+        crate::telemetry::DECISIONS,
+        "action" => action.as_str(),
+        "outcome" => outcome.as_str()
+    )
+    .increment(1);
+}
