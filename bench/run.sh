@@ -164,6 +164,16 @@ for u in $(seq -w 1 16); do
     printf 'POST\t/presign\t%s\t%s\n' "$rs" "$body" >>"$WORK/presign-rs.tsv"
   done
 done
+# Batches of 100 and 1000 GET URLs, one caller per line, keys in the caller's own folder.
+for size in 100 1000; do
+  : >"$WORK/batch-$size.tsv"
+  while IFS=$'\t' read -r _ _ hs body; do
+    sub=$(jq -r '.key | split("/")[1]' <<<"$body")
+    items=$(jq -cn --arg sub "$sub" --argjson n "$size" \
+      '[range($n) | {bucket: "bench-data", key: "users/\($sub)/photos/img-\(.).jpg", method: "GET", expires_in: 600}]')
+    printf 'POST\t/presign/batch\t%s\t{"items":%s}\n' "$hs" "$items" >>"$WORK/batch-$size.tsv"
+  done < <(awk 'NR % 4 == 1' "$WORK/presign-hs.tsv")
+done
 printf 'GET\t/healthz\t-\t-\n' >"$WORK/healthz.tsv"
 : >"$WORK/companion.tsv"
 for n in $(seq 1 64); do
@@ -240,6 +250,7 @@ check() { # NAME URL-PATH TSV-FILE JQ-FILTER
 check ceiling /presign "$WORK/presign-hs.tsv" '.url | test("X-Amz-Signature")'
 check sqlite /presign "$WORK/presign-hs.tsv" '.url | test("x-presignd-id")'
 check sqlite /presign "$WORK/presign-rs.tsv" '.url | test("x-presignd-id")'
+check sqlite /presign/batch "$WORK/batch-100.tsv" '[.results[] | .ok.url | test("x-presignd-id")] | length == 100 and all'
 [ "$POSTGRES" = 1 ] && check postgres /presign "$WORK/presign-hs.tsv" '.url | test("x-presignd-id")'
 [ "$COMPANION" = 1 ] && check companion /s3/params "$WORK/companion.tsv" '.fields["X-Amz-Signature"]'
 
@@ -258,7 +269,14 @@ SCENARIOS=(
   "presignd-sqlite|sqlite|presign-hs|presignd GET URL, HS256, 50-stmt policy, SQLite audit"
   "presignd-sqlite-rs256|sqlite|presign-rs|as above with RS256 tokens"
 )
-[ "$POSTGRES" = 1 ] && SCENARIOS+=("presignd-postgres|postgres|presign-hs|presignd GET URL, HS256, 50-stmt policy, PostgreSQL audit")
+SCENARIOS+=(
+  "sqlite-batch100|sqlite|batch-100|presignd POST /presign/batch, 100 GET items, SQLite audit"
+  "sqlite-batch1000|sqlite|batch-1000|presignd POST /presign/batch, 1000 GET items, SQLite audit"
+)
+[ "$POSTGRES" = 1 ] && SCENARIOS+=(
+  "presignd-postgres|postgres|presign-hs|presignd GET URL, HS256, 50-stmt policy, PostgreSQL audit"
+  "postgres-batch100|postgres|batch-100|presignd POST /presign/batch, 100 GET items, PostgreSQL audit"
+)
 [ "$COMPANION" = 1 ] && SCENARIOS+=("companion|companion|companion|Uppy Companion GET /s3/params (presigned POST, no auth, no audit)")
 
 RESULTS=$WORK/results.jsonl
@@ -344,12 +362,28 @@ for s in "${SCENARIOS[@]}"; do
     | awk -F'\t' '{printf "%-22s %9d %8.2f %8.2f %8.2fx %15s %9s %7d\n", $1, $2, $3, $4, $5, $6, $7, $8}'
 done
 echo
+echo "batches: URLs per second against single POST /presign requests of the same store, same run:"
+printf '%-22s %12s %14s %8s\n' scenario urls/s single_urls/s ratio
+for s in "${SCENARIOS[@]}"; do
+  IFS='|' read -r name _ _ _ <<<"$s"
+  case "$name" in
+    sqlite-batch*) single=presignd-sqlite ;;
+    postgres-batch*) single=presignd-postgres ;;
+    *) continue ;;
+  esac
+  items=${name##*batch}
+  jq -n -r --arg s "$name" --argjson items "$items" --argjson m "$(median_rps "$name")" \
+    --argjson one "$(median_rps "$single")" \
+    '[$s, ($m * $items | round), ($one | round), ($m * $items / $one * 100 | round / 100)] | @tsv' \
+    | awk -F'\t' '{printf "%-22s %12d %14d %7.2fx\n", $1, $2, $3, $4}'
+done
+echo
 echo "latency at half the maximum rate (open loop, from each request's due time):"
 printf '%-22s %10s %10s %8s %8s %8s %7s\n' scenario target/s achieved/s p50_ms p99_ms max_ms errors
 jq -r '[.scenario, .target_rate, .achieved_rate, .p50_ms, .p99_ms, .max_ms, (.non_2xx + .socket_errors)] | @tsv' "$HALF" \
   | awk -F'\t' '{printf "%-22s %10d %10.0f %8.2f %8.2f %8.2f %7d\n", $1, $2, $3, $4, $5, $6, $7}'
 echo
-echo "audit rows: SQLite $AUDIT_SQLITE, PostgreSQL $AUDIT_PG (one per 200 from /presign, checks included)"
+echo "audit rows: SQLite $AUDIT_SQLITE, PostgreSQL $AUDIT_PG (one per URL issued, checks included)"
 echo "scenarios:"
 for s in "${SCENARIOS[@]}"; do
   IFS='|' read -r name _ _ what <<<"$s"

@@ -124,6 +124,9 @@ impl App {
             }),
             rate_limits: Arc::new(RateLimits::new(&config.rate_limit)),
             metrics: crate::telemetry::metrics(),
+            batch_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )),
         };
         // Started last, so a failure above leaves no task behind; before serving, so a
         // SIGHUP sent once /readyz answers finds its handler installed.

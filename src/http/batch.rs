@@ -3,7 +3,9 @@
 //! row; every row commits before the answer, or the whole answer is 503 and no URL leaves.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use tokio::sync::OwnedSemaphorePermit;
 use serde::{Deserialize, Serialize};
 
 use super::presign::{PresignBody, PresignResponse, issue};
@@ -48,6 +50,20 @@ pub enum ItemResult {
     Error(Problem),
 }
 
+/// One of [`AppState::batch_slots`], held for the whole batch; taken before the body is
+/// read, so waiting batches hold no body.
+pub struct BatchSlot(#[allow(dead_code, reason = "held, not read")] OwnedSemaphorePermit);
+
+impl FromRequestParts<AppState> for BatchSlot {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The request deadline bounds the wait; the semaphore is never closed.
+        let permit = state.batch_slots.clone().acquire_owned().await;
+        permit.map(BatchSlot).map_err(ApiError::internal)
+    }
+}
+
 #[utoipa::path(
     post,
     path = "/presign/batch",
@@ -74,6 +90,7 @@ URL is issued.",
 pub async fn presign_batch(
     State(state): State<AppState>,
     caller: Caller,
+    _slot: BatchSlot,
     body: Result<BatchJson<BatchBody>, ApiError>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let items = match body {

@@ -55,6 +55,10 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Batches handled at once (one per core): a batch is CPU-bound signing, so more at
+    /// once only holds more bodies and URLs in memory. Others wait before their body is
+    /// read.
+    pub batch_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// The parts of the configuration that requests consult.
