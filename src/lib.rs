@@ -20,8 +20,6 @@ pub mod http;
 /// The issuance pipeline: caller, decision, signing, and release only through a committed
 /// audit row.
 pub mod issuance;
-/// An in-process S3-compatible store for `dev` and tests.
-pub mod local_s3;
 /// The IAM-style policy language: parse, compile, evaluate (pure).
 pub mod policy;
 /// Presigning with aws-sdk-s3, names, true expiry.

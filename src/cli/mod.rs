@@ -1,7 +1,8 @@
 //! The command line (DESIGN §8): `serve`, `dev`, `migrate`, `token`, `policy`.
 
 mod audit;
-mod dev;
+#[cfg(feature = "dev")]
+pub mod dev;
 pub mod policy;
 
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ pub enum Command {
     Serve,
     /// Run everything locally: embedded S3-compatible store, SQLite audit, a dev issuer
     /// and policy. Prints a token and curl lines to try. Loopback only.
+    #[cfg(feature = "dev")]
     Dev(dev::DevArgs),
     /// Apply the audit store's migrations and exit.
     Migrate,
@@ -83,6 +85,7 @@ pub fn parse_claim(text: &str) -> Result<(String, Value), String> {
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(cli.config).await,
+        #[cfg(feature = "dev")]
         Command::Dev(args) => dev::run(cli.config, args).await,
         Command::Migrate => migrate(cli.config).await,
         Command::Token(args) => token(cli.config, args),

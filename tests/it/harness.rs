@@ -11,7 +11,7 @@ use figment::providers::{Format, Toml};
 use presignd::app::App;
 use presignd::audit::{AuditEvent, AuditQuery, AuditStore};
 use presignd::config::{Config, DEFAULT_TOML};
-use presignd::local_s3::LocalS3;
+use presignd::cli::dev::LocalS3;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;

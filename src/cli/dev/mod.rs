@@ -14,11 +14,14 @@ use tokio::net::TcpListener;
 use crate::app::{App, StartupError};
 use crate::auth;
 use crate::config::{Config, ConfigError, IssuerConfig, LogFormat, Secret};
-use crate::local_s3::{LocalS3, random_token};
+mod local_s3;
+
+pub use local_s3::LocalS3;
+use local_s3::random_token;
 use crate::telemetry;
 
 /// The dev policy, written to the data directory on first run.
-pub const DEV_POLICY: &str = include_str!("../../config/dev-policy.json");
+pub const DEV_POLICY: &str = include_str!("../../../config/dev-policy.json");
 /// The bucket the local store creates.
 pub const DEV_BUCKET: &str = "dev";
 const DEV_ISSUER: &str = "presignd-dev";
