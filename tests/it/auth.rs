@@ -682,10 +682,11 @@ async fn a_flood_of_unknown_kids_costs_the_idp_a_handful_of_fetches() {
 
 #[tokio::test]
 async fn an_idp_down_at_startup_delays_only_its_tokens() {
-    // Reserve a port, then close it: the IdP is not listening when presignd starts.
-    let reserved = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // A bound socket that does not listen yet: connections are refused when presignd
+    // starts, and no other process can take the port before the IdP comes up on it.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let address: SocketAddr = reserved.local_addr().unwrap();
-    drop(reserved);
     let config = [
         harness_issuer(),
         jwks_issuer(
@@ -713,7 +714,7 @@ async fn an_idp_down_at_startup_delays_only_its_tokens() {
 
     // The IdP comes up on the same address; the background retry finds it.
     let idp = IdpServer::start_on(
-        TcpListener::bind(address).await.unwrap(),
+        reserved.listen(1024).unwrap(),
         json!({"keys": [jwk("rsa", "k1")]}),
     )
     .await;
