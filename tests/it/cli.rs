@@ -194,6 +194,5 @@ async fn audit_follow_prints_new_rows_once() {
     assert_eq!(followed, ["alice/f1", "alice/f2", "alice/f3"]);
     // Later polls print nothing twice.
     assert_eq!(next_key(Duration::from_millis(2500)).await, None);
-    drop(next_key);
     child.kill().await.unwrap();
 }
