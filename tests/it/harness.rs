@@ -179,7 +179,7 @@ impl TestApp {
         }));
         Self {
             base,
-            http: reqwest::Client::new(),
+            http: http_client(),
             store,
             s3,
             dir,
@@ -250,6 +250,15 @@ impl TestApp {
     }
 }
 
+/// An HTTP client whose every request gives up after [`DEADLINE`], so no test waits
+/// forever on an answer.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(DEADLINE)
+        .build()
+        .unwrap()
+}
+
 /// Sends a presigned request the way a plain HTTP client would: the URL, the returned
 /// headers, and the body.
 pub async fn send_presigned(presigned: &Value, body: Option<Vec<u8>>) -> reqwest::Response {
@@ -277,7 +286,7 @@ pub async fn send_presigned_with(
             value.parse().unwrap(),
         );
     }
-    let client = reqwest::Client::new();
+    let client = http_client();
     let mut request = client
         .request(method, reqwest::Url::parse(url).unwrap())
         .headers(headers);

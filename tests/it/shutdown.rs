@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
 
-use crate::harness::{DEADLINE, POLICY, Server, eventually, token};
+use crate::harness::{DEADLINE, POLICY, Server, eventually, http_client, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_loses_no_answered_row() {
@@ -25,7 +25,7 @@ async fn sigterm_under_load_loses_no_answered_row() {
         let (base, token, answered, count) =
             (base.clone(), token.clone(), answered.clone(), count.clone());
         workers.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = http_client();
             for i in 0.. {
                 let sent = http
                     .post(format!("{base}/presign"))

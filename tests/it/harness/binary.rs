@@ -61,7 +61,9 @@ pub struct ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// Appends TOML to the configuration file (tables it does not already have).
+    /// Appends TOML to the configuration file: whole tables the base configuration does
+    /// not have (it has `server`, `auth.issuers`, `policy`, `s3` and `audit`; change their
+    /// keys with [`ServerBuilder::env`], e.g. `PRESIGND_POLICY__WATCH`).
     pub fn config(mut self, toml: &str) -> Self {
         self.config.push_str(toml);
         self
@@ -113,7 +115,7 @@ impl ServerBuilder {
         .await;
         Server {
             addr,
-            http: reqwest::Client::new(),
+            http: super::http_client(),
             policy_file: self.policy_file,
             database_url: self.database_url,
             _dir: self.dir,
