@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::app::{StartupError, open_audit_store};
+use super::CliError;
+use crate::app::open_audit_store;
 use crate::audit::{AuditEvent, AuditFilters, AuditQuery, read_page};
 use crate::config::Config;
 
@@ -35,11 +36,8 @@ const FOLLOW_INTERVAL: Duration = Duration::from_secs(1);
 /// How far back each `--follow` poll looks: longer than a commit can take.
 const FOLLOW_LOOKBACK: time::Duration = time::Duration::seconds(10);
 
-pub async fn run(config: &Config, args: AuditArgs) -> Result<(), StartupError> {
-    let query = args.filters.to_query().map_err(|e| StartupError::Io {
-        what: "filter".into(),
-        error: std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
-    })?;
+pub async fn run(config: &Config, args: AuditArgs) -> Result<(), CliError> {
+    let query = args.filters.to_query()?;
     let store = open_audit_store(config).await?;
     let page = read_page(store.as_ref(), &query).await?;
     let mut out = Output::new(args.format);
@@ -206,4 +204,32 @@ fn table(events: &[AuditEvent]) -> String {
         text.push_str(&line(&mut row.iter().map(String::as_str)));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::audit::InvalidFilter;
+    use crate::cli::{Cli, Command};
+
+    #[tokio::test]
+    async fn a_bad_filter_is_refused_before_the_store_opens_and_keeps_its_cause() {
+        let Command::Audit(args) =
+            Cli::parse_from(["presignd", "audit", "--since", "yesterday"]).command
+        else {
+            unreachable!("parsed as audit");
+        };
+        let mut config = Config::load(None).unwrap();
+        // A store that cannot open: the filter must fail first.
+        config.audit.database_url = crate::config::Secret::new("nowhere://");
+        let error = run(&config, args).await.unwrap_err();
+        assert!(error.to_string().starts_with("filter: since: "), "{error}");
+        let cause = std::error::Error::source(&error).unwrap();
+        assert_eq!(
+            cause.downcast_ref::<InvalidFilter>().unwrap().field,
+            "since"
+        );
+    }
 }

@@ -3,7 +3,10 @@
 mod audit;
 #[cfg(feature = "dev")]
 pub mod dev;
+mod error;
 pub mod policy;
+
+pub use error::CliError;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +15,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 
-use crate::app::{self, App, StartupError};
+use crate::app::{self, App};
 use crate::auth;
 use crate::config::Config;
 use crate::telemetry;
@@ -81,23 +84,24 @@ pub fn parse_claim(text: &str) -> Result<(String, Value), String> {
     Ok((name.to_owned(), value))
 }
 
-/// Runs the parsed command line; the exit code is the process's.
+/// Runs the parsed command line; the exit code is the process's: 0, or 2 after printing
+/// the error (`policy check` also exits 1 for a denial).
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Serve => serve(cli.config).await,
+        Command::Serve => serve(cli.config).await.map(|()| ExitCode::SUCCESS),
         #[cfg(feature = "dev")]
-        Command::Dev(args) => dev::run(cli.config, args).await,
-        Command::Migrate => migrate(cli.config).await,
-        Command::Token(args) => token(cli.config, args),
-        Command::Audit(args) => match Config::load(cli.config.as_deref()) {
-            Ok(config) => audit::run(&config, args).await,
-            Err(error) => Err(error.into()),
-        },
+        Command::Dev(args) => dev::run(cli.config, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate => migrate(cli.config).await.map(|()| ExitCode::SUCCESS),
+        Command::Token(args) => token(cli.config, args).map(|()| ExitCode::SUCCESS),
+        Command::Audit(args) => audit(cli.config, args).await.map(|()| ExitCode::SUCCESS),
         // Has its own exit statuses: 1 is a denial, not an error.
-        Command::Policy(args) => return policy::run(cli.config, args),
+        Command::Policy(args) => policy::run(cli.config, args).map(|report| {
+            print!("{}", report.text);
+            ExitCode::from(report.status)
+        }),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("presignd: {error}");
             ExitCode::from(2)
@@ -105,44 +109,40 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn serve(config_file: Option<PathBuf>) -> Result<(), StartupError> {
+async fn serve(config_file: Option<PathBuf>) -> Result<(), CliError> {
     let config = Config::load(config_file.as_deref())?;
     let _telemetry = telemetry::init(&config.log);
     let app = App::build(&config, None).await?;
     let listener = bind(&config).await?;
     // The bound address, not the configured one: port 0 picks a free port.
-    let address = listener.local_addr().map_err(|error| StartupError::Io {
-        what: "server.bind".into(),
-        error,
-    })?;
+    let address = listener.local_addr().map_err(CliError::io("server.bind"))?;
     tracing::info!(%address, "presignd listening");
     app.run(listener, shutdown_signal())
         .await
-        .map_err(|error| StartupError::Io {
-            what: "serving".into(),
-            error,
-        })?;
+        .map_err(CliError::io("serving"))?;
     tracing::info!("presignd stopped");
     Ok(())
 }
 
-async fn bind(config: &Config) -> Result<TcpListener, StartupError> {
+async fn bind(config: &Config) -> Result<TcpListener, CliError> {
     TcpListener::bind(config.server.bind)
         .await
-        .map_err(|error| StartupError::Io {
-            what: format!("server.bind {}", config.server.bind),
-            error,
-        })
+        .map_err(CliError::io(format!("server.bind {}", config.server.bind)))
 }
 
-async fn migrate(config_file: Option<PathBuf>) -> Result<(), StartupError> {
+async fn audit(config_file: Option<PathBuf>, args: audit::AuditArgs) -> Result<(), CliError> {
+    let config = Config::load(config_file.as_deref())?;
+    audit::run(&config, args).await
+}
+
+async fn migrate(config_file: Option<PathBuf>) -> Result<(), CliError> {
     let config = Config::load(config_file.as_deref())?;
     app::open_audit_store(&config).await?;
     println!("audit store migrated");
     Ok(())
 }
 
-fn token(config_file: Option<PathBuf>, args: TokenArgs) -> Result<(), StartupError> {
+fn token(config_file: Option<PathBuf>, args: TokenArgs) -> Result<(), CliError> {
     let config = Config::load(config_file.as_deref())?;
     let issuer = config
         .auth

@@ -6,14 +6,13 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::Subcommand;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::parse_claim;
+use super::{CliError, parse_claim};
 use crate::app::policy_reload;
 use crate::auth::Principal;
 use crate::config::Config;
@@ -21,9 +20,8 @@ use crate::issuance::{Caller, ClientInfo, Facts};
 use crate::policy::{Action, Decision, Denial, Request};
 use crate::presign::{BucketName, ObjectKey};
 
-/// Exit status of a denial; errors are 2.
+/// Exit status of a denial; errors are 2 (`cli::run`).
 const DENIED: u8 = 1;
-const ERROR: u8 = 2;
 
 #[derive(Debug, clap::Args)]
 pub struct PolicyArgs {
@@ -72,21 +70,11 @@ pub struct ValidateArgs {
     pub file: PathBuf,
 }
 
-/// Runs a `policy` subcommand: prints the outcome, returns the exit status.
-pub fn run(config_file: Option<PathBuf>, args: PolicyArgs) -> ExitCode {
-    let result = match args.command {
+/// Runs a `policy` subcommand: what to print and the exit status, or the error.
+pub fn run(config_file: Option<PathBuf>, args: PolicyArgs) -> Result<Report, CliError> {
+    match args.command {
         PolicyCommand::Check(args) => check(config_file.as_deref(), args),
         PolicyCommand::Validate(args) => validate(&args.file),
-    };
-    match result {
-        Ok(report) => {
-            print!("{}", report.text);
-            ExitCode::from(report.status)
-        }
-        Err(error) => {
-            eprintln!("presignd: {error}");
-            ExitCode::from(ERROR)
-        }
     }
 }
 
@@ -97,8 +85,8 @@ pub struct Report {
     pub status: u8,
 }
 
-fn validate(file: &Path) -> Result<Report, String> {
-    let loaded = policy_reload::load(file).map_err(|e| e.to_string())?;
+fn validate(file: &Path) -> Result<Report, CliError> {
+    let loaded = policy_reload::load(file)?;
     let count = loaded.policy.statement_count();
     let plural = if count == 1 { "" } else { "s" };
     Ok(Report {
@@ -108,16 +96,14 @@ fn validate(file: &Path) -> Result<Report, String> {
 }
 
 /// Evaluates the request `args` describe; `Err` is a usage or file error (exit 2).
-pub fn check(config_file: Option<&Path>, args: CheckArgs) -> Result<Report, String> {
-    let config = Config::load(config_file).map_err(|e| e.to_string())?;
+pub fn check(config_file: Option<&Path>, args: CheckArgs) -> Result<Report, CliError> {
+    let config = Config::load(config_file)?;
     let file = args
         .policy
         .clone()
         .or(config.policy.file.clone())
-        .ok_or("no policy: pass --policy FILE (or set policy.file in the configuration)")?;
-    let policy = policy_reload::load(&file)
-        .map_err(|e| e.to_string())?
-        .policy;
+        .ok_or(CliError::NoPolicy)?;
+    let policy = policy_reload::load(&file)?.policy;
     let action = canonical_action(&args.action)?;
     let resource = resource_arn(action, &args.resource)?;
     let mut claims: Map<String, Value> = args.claims.into_iter().collect();
@@ -222,11 +208,12 @@ pub fn check(config_file: Option<&Path>, args: CheckArgs) -> Result<Report, Stri
 
 /// One of [`Action::ALL`], case-insensitively (as policies match actions): any other
 /// action is never asked by presignd, so its answer would mean nothing.
-fn canonical_action(action: &str) -> Result<Action, String> {
+fn canonical_action(action: &str) -> Result<Action, CliError> {
     Action::parse(action).ok_or_else(|| {
-        format!(
-            "--action {action:?}: presignd asks only about {}",
-            Action::names()
+        CliError::argument(
+            "action",
+            action,
+            format!("presignd asks only about {}", Action::names()),
         )
     })
 }
@@ -243,23 +230,20 @@ fn method_of(action: Action) -> Option<&'static str> {
 /// `bucket/key` → `arn:aws:s3:::bucket/key`, validated as `POST /presign` validates
 /// (a key the service would refuse with 400 never reaches its policy); `*` for the
 /// audit action, whose resource is always `*`.
-fn resource_arn(action: Action, resource: &str) -> Result<String, String> {
+fn resource_arn(action: Action, resource: &str) -> Result<String, CliError> {
+    let bad = |reason: String| CliError::argument("resource", resource, reason);
     if action == Action::QueryAudit {
         return match resource {
             "*" => Ok("*".into()),
-            _ => Err(format!(
-                "--resource {resource:?}: the resource of presign:QueryAudit is \"*\""
-            )),
+            _ => Err(bad("the resource of presign:QueryAudit is \"*\"".into())),
         };
     }
     let path = resource.strip_prefix("arn:aws:s3:::").unwrap_or(resource);
     let Some((bucket, key)) = path.split_once('/') else {
-        return Err(format!("--resource {resource:?}: expected bucket/key"));
+        return Err(bad("expected bucket/key".into()));
     };
-    let bucket = BucketName::parse(bucket)
-        .map_err(|why| format!("--resource {resource:?}: the bucket name {why}"))?;
-    let key =
-        ObjectKey::parse(key).map_err(|why| format!("--resource {resource:?}: the key {why}"))?;
+    let bucket = BucketName::parse(bucket).map_err(|why| bad(format!("the bucket name {why}")))?;
+    let key = ObjectKey::parse(key).map_err(|why| bad(format!("the key {why}")))?;
     Ok(format!("arn:aws:s3:::{}/{}", bucket.as_str(), key.as_str()))
 }
 
@@ -279,22 +263,30 @@ const CONTEXT_KEYS: &str = "aws:SourceIp, aws:CurrentTime, presign:Method, \
      presign:ContentType, presign:ContentLength, presign:ExpiresIn, presign:Issuer";
 
 impl SimulatedContext {
-    fn parse(pairs: &[String]) -> Result<SimulatedContext, String> {
+    fn parse(pairs: &[String]) -> Result<SimulatedContext, CliError> {
         let mut context = SimulatedContext::default();
         for pair in pairs {
+            let bad = |reason: &str| CliError::argument("context", pair, reason);
             let (key, value) = pair
                 .split_once('=')
-                .ok_or_else(|| format!("--context {pair:?}: expected key=value"))?;
-            let bad = |what: &str| format!("--context {pair:?}: {what}");
+                .ok_or_else(|| bad("expected key=value"))?;
             // Keys are case-insensitive, as they are in policies.
             let set = match key.to_ascii_lowercase().as_str() {
                 "aws:sourceip" => {
-                    let ip = value.parse().map_err(|_| bad("not an IP address"))?;
+                    let ip = value.parse::<IpAddr>().map_err(|e| {
+                        CliError::argument_from("context", pair, "not an IP address", e)
+                    })?;
                     context.source_ip.replace(ip).is_some()
                 }
                 "aws:currenttime" => {
-                    let time = OffsetDateTime::parse(value, &Rfc3339)
-                        .map_err(|_| bad("not an RFC 3339 time (2026-11-22T13:00:00Z)"))?;
+                    let time = OffsetDateTime::parse(value, &Rfc3339).map_err(|e| {
+                        CliError::argument_from(
+                            "context",
+                            pair,
+                            "not an RFC 3339 time (2026-11-22T13:00:00Z)",
+                            e,
+                        )
+                    })?;
                     context.current_time.replace(time).is_some()
                 }
                 "presign:method" => {
@@ -305,11 +297,15 @@ impl SimulatedContext {
                 }
                 "presign:contenttype" => context.content_type.replace(value.into()).is_some(),
                 "presign:contentlength" => {
-                    let n = value.parse().map_err(|_| bad("not a byte count"))?;
+                    let n = value.parse::<u64>().map_err(|e| {
+                        CliError::argument_from("context", pair, "not a byte count", e)
+                    })?;
                     context.content_length.replace(n).is_some()
                 }
                 "presign:expiresin" => {
-                    let n = value.parse().map_err(|_| bad("not a number of seconds"))?;
+                    let n = value.parse::<u64>().map_err(|e| {
+                        CliError::argument_from("context", pair, "not a number of seconds", e)
+                    })?;
                     context.expires_in.replace(n).is_some()
                 }
                 "presign:issuer" => context.issuer.replace(value.into()).is_some(),
@@ -333,6 +329,7 @@ impl SimulatedContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::policy_reload::PolicyLoadError;
 
     #[test]
     fn resources() {
@@ -355,7 +352,7 @@ mod tests {
             ("*", "expected bucket/key"),
         ] {
             let error = resource_arn(get, bad).unwrap_err();
-            assert!(error.contains(why), "{bad}: {error}");
+            assert!(error.to_string().contains(why), "{bad}: {error}");
         }
         assert!(resource_arn(Action::QueryAudit, "b1c/k").is_err());
     }
@@ -395,9 +392,45 @@ mod tests {
             ("s3:prefix=x", "unknown key"),
         ] {
             let error = SimulatedContext::parse(&pairs(&[bad])).unwrap_err();
-            assert!(error.contains(why), "{bad}: {error}");
+            assert!(error.to_string().contains(why), "{bad}: {error}");
         }
         let twice = SimulatedContext::parse(&pairs(&["presign:Issuer=a", "PRESIGN:ISSUER=b"]));
-        assert!(twice.unwrap_err().contains("twice"));
+        assert!(twice.unwrap_err().to_string().contains("twice"));
+    }
+
+    #[test]
+    fn errors_keep_what_they_came_from() {
+        use std::error::Error as _;
+        let parse = |pair: &str| SimulatedContext::parse(&[pair.to_owned()]).unwrap_err();
+        let ip = parse("aws:SourceIp=nowhere");
+        assert_eq!(
+            ip.to_string(),
+            r#"--context "aws:SourceIp=nowhere": not an IP address"#
+        );
+        assert!(ip.source().unwrap().is::<std::net::AddrParseError>());
+        let length = parse("presign:ContentLength=-1");
+        assert!(length.source().unwrap().is::<std::num::ParseIntError>());
+        let time = parse("aws:CurrentTime=yesterday");
+        assert!(time.source().unwrap().is::<time::error::Parse>());
+
+        let missing = validate(Path::new("/nonexistent/p.json")).unwrap_err();
+        assert!(
+            matches!(
+                missing,
+                CliError::Policy(PolicyLoadError::Read { .. })
+            ),
+            "{missing:?}"
+        );
+        let config = Path::new("/nonexistent/presignd.toml");
+        let args = CheckArgs {
+            policy: None,
+            sub: "alice".into(),
+            claims: vec![],
+            action: "s3:GetObject".into(),
+            resource: "b1c/k".into(),
+            context: vec![],
+        };
+        let unloadable = check(Some(config), args).unwrap_err();
+        assert!(matches!(unloadable, CliError::Config(_)), "{unloadable:?}");
     }
 }

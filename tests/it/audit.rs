@@ -1,11 +1,12 @@
 //! The audit log under concurrency and its reads.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use presignd::audit::{AuditQuery, Outcome, read_page, signature_fingerprint};
 use serde_json::json;
 
-use crate::harness::{BUCKET, Backend, Options, TestApp, postgres_url, query_param};
+use crate::harness::{BUCKET, Backend, Options, TestApp, eventually, query_param};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_presigns_get_exactly_one_row_each_sqlite() {
@@ -14,9 +15,7 @@ async fn concurrent_presigns_get_exactly_one_row_each_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_presigns_get_exactly_one_row_each_postgres() {
-    if postgres_url().is_some() {
-        concurrent_presigns_get_exactly_one_row_each(Backend::Postgres(None)).await;
-    }
+    concurrent_presigns_get_exactly_one_row_each(Backend::Postgres(None)).await;
 }
 
 #[tokio::test]
@@ -26,9 +25,7 @@ async fn pages_filters_and_signature_lookup_sqlite() {
 
 #[tokio::test]
 async fn pages_filters_and_signature_lookup_postgres() {
-    if postgres_url().is_some() {
-        pages_return_every_row_once_newest_first_and_filters_apply(Backend::Postgres(None)).await;
-    }
+    pages_return_every_row_once_newest_first_and_filters_apply(Backend::Postgres(None)).await;
 }
 
 async fn start(backend: Backend) -> TestApp {
@@ -265,9 +262,7 @@ async fn retention_deletes_old_rows_in_the_background_sqlite() {
 
 #[tokio::test]
 async fn retention_deletes_old_rows_in_the_background_postgres() {
-    if postgres_url().is_some() {
-        retention_deletes_old_rows_in_the_background(Backend::Postgres(None)).await;
-    }
+    retention_deletes_old_rows_in_the_background(Backend::Postgres(None)).await;
 }
 
 /// Rows older than `audit.retention_days` go; younger ones stay. The first sweep runs at
@@ -299,19 +294,15 @@ async fn retention_deletes_old_rows_in_the_background(backend: Backend) {
         ..Options::default()
     })
     .await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut keys: Vec<String> = Vec::new();
-    while std::time::Instant::now() < deadline {
-        keys = second
+    let swept = || async {
+        let keys: Vec<String> = second
             .audit_rows()
             .await
             .into_iter()
             .filter_map(|row| row.key)
             .collect();
-        if keys.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        if keys.len() == 1 { Ok(keys) } else { Err(keys) }
+    };
+    let keys = eventually("the retention sweep", Duration::from_secs(10), swept).await;
     assert_eq!(keys, ["alice/new"], "old rows swept, the young one kept");
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -21,7 +21,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::harness::{BUCKET, ISSUER, Options, SECRET, TestApp};
+use crate::harness::{BUCKET, ISSUER, Options, SECRET, TestApp, eventually, presignd};
 
 // ---------------------------------------------------------------------------------------
 // Keys and tokens
@@ -113,19 +113,6 @@ async fn status_of(app: &TestApp, token: &str) -> u16 {
     status
 }
 
-/// Polls `check` every 50 ms until it holds or `limit` passes.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn readyz(app: &TestApp) -> u16 {
     let url = format!("{}/readyz", app.base);
     app.http.get(url).send().await.unwrap().status().as_u16()
@@ -156,8 +143,8 @@ async fn start_with_jwks(issuer: &str, idp: &IdpServer, extra: &str) -> TestApp 
 
 async fn wait_until_ready(app: &TestApp) {
     eventually(
-        Duration::from_secs(10),
         "readiness (every issuer's keys)",
+        Duration::from_secs(10),
         || async { readyz(app).await == 200 },
     )
     .await;
@@ -695,10 +682,11 @@ async fn a_flood_of_unknown_kids_costs_the_idp_a_handful_of_fetches() {
 
 #[tokio::test]
 async fn an_idp_down_at_startup_delays_only_its_tokens() {
-    // Reserve a port, then close it: the IdP is not listening when presignd starts.
-    let reserved = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // A bound socket that does not listen yet: connections are refused when presignd
+    // starts, and no other process can take the port before the IdP comes up on it.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let address: SocketAddr = reserved.local_addr().unwrap();
-    drop(reserved);
     let config = [
         harness_issuer(),
         jwks_issuer(
@@ -726,13 +714,13 @@ async fn an_idp_down_at_startup_delays_only_its_tokens() {
 
     // The IdP comes up on the same address; the background retry finds it.
     let idp = IdpServer::start_on(
-        TcpListener::bind(address).await.unwrap(),
+        reserved.listen(1024).unwrap(),
         json!({"keys": [jwk("rsa", "k1")]}),
     )
     .await;
     eventually(
-        Duration::from_secs(20),
         "the token to be accepted",
+        Duration::from_secs(20),
         || async { status_of(&app, &token).await == 200 },
     )
     .await;
@@ -774,7 +762,7 @@ async fn failed_empty_or_invalid_refreshes_keep_the_good_keys() {
         idp.set(answer);
         let before = idp.hits();
         // Two more fetches: the first bad answer has surely been processed.
-        eventually(Duration::from_secs(15), name, || async {
+        eventually(name, Duration::from_secs(15), || async {
             idp.hits() >= before + 2
         })
         .await;
@@ -789,11 +777,11 @@ async fn failed_empty_or_invalid_refreshes_keep_the_good_keys() {
     // A good refresh does replace them.
     idp.set(Answer::Keys(json!({"keys": [jwk("ed25519", "next")]})));
     let next = sign_with("ed25519", Algorithm::EdDSA, Some("next"), &claims);
-    eventually(Duration::from_secs(15), "the scheduled refresh", || async {
+    eventually("the scheduled refresh", Duration::from_secs(15), || async {
         status_of(&app, &next).await == 200
     })
     .await;
-    eventually(Duration::from_secs(15), "the old key to go", || async {
+    eventually("the old key to go", Duration::from_secs(15), || async {
         status_of(&app, &good).await == 401
     })
     .await;
@@ -835,8 +823,8 @@ async fn a_discovery_document_for_another_issuer_is_refused() {
         );
         let app = start_with_issuers(config).await;
         eventually(
-            Duration::from_secs(10),
             "two discovery attempts",
+            Duration::from_secs(10),
             || async { idp.state.discovery_hits.load(Ordering::SeqCst) >= before + 2 },
         )
         .await;
@@ -858,7 +846,7 @@ async fn a_redirect_off_https_is_not_followed() {
         "",
     ))
     .await;
-    eventually(Duration::from_secs(10), "two attempts", || async {
+    eventually("two attempts", Duration::from_secs(10), || async {
         idp.hits() >= 2
     })
     .await;
@@ -875,14 +863,6 @@ async fn a_redirect_off_https_is_not_followed() {
 // ---------------------------------------------------------------------------------------
 // presignd token
 
-fn presignd(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_presignd"))
-        .args(args)
-        .env_remove("PRESIGND_CONFIG")
-        .output()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn presignd_token_mints_for_hs_issuers() {
     let app = TestApp::start().await;
@@ -898,19 +878,23 @@ async fn presignd_token_mints_for_hs_issuers() {
     .unwrap();
     let config = config.to_str().unwrap();
 
-    let output = presignd(&[
-        "token",
-        "--config",
-        config,
-        "--sub",
-        "alice",
-        "--claim",
-        r#"groups=["ops"]"#,
-        "--claim",
-        "team=blue",
-        "--ttl",
-        "10m",
-    ]);
+    let output = presignd(
+        &[
+            "token",
+            "--config",
+            config,
+            "--sub",
+            "alice",
+            "--claim",
+            r#"groups=["ops"]"#,
+            "--claim",
+            "team=blue",
+            "--ttl",
+            "10m",
+        ],
+        &[],
+    )
+    .await;
     assert!(
         output.status.success(),
         "{}",
@@ -931,9 +915,13 @@ async fn presignd_token_mints_for_hs_issuers() {
     assert_eq!(lifetime, 600);
 
     // --issuer picks by exact name.
-    let output = presignd(&[
-        "token", "--config", config, "--sub", "bob", "--issuer", ISSUER,
-    ]);
+    let output = presignd(
+        &[
+            "token", "--config", config, "--sub", "bob", "--issuer", ISSUER,
+        ],
+        &[],
+    )
+    .await;
     assert!(output.status.success());
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     assert_eq!(
@@ -956,7 +944,7 @@ async fn presignd_token_mints_for_hs_issuers() {
     ] {
         let mut all = vec!["token", "--config", config, "--sub", "alice"];
         all.extend(args);
-        let output = presignd(&all);
+        let output = presignd(&all, &[]).await;
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{all:?}: {stderr}");
         assert!(stderr.contains(expected), "{all:?}: {stderr}");

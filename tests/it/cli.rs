@@ -1,30 +1,20 @@
 //! The `presignd` binary itself: startup errors name the key, and the `migrate`, `token`
 //! and `audit` commands work on a real store.
 
-use std::process::{Command, Output};
+use std::process::{Output, Stdio};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{BUCKET, TestApp};
-
-fn presignd(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_presignd"));
-    command
-        .args(args)
-        .env_remove("PRESIGND_CONFIG")
-        .env_remove("RUST_LOG");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    command.output().unwrap()
-}
+use crate::harness::{BUCKET, TestApp, command, presignd};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-#[test]
-fn startup_errors_name_the_key_and_exit_2() {
+#[tokio::test]
+async fn startup_errors_name_the_key_and_exit_2() {
     let cases: [(&[(&str, &str)], &str); 4] = [
         (&[("PRESIGND_SERVER__BINDD", "x")], "BINDD"),
         (
@@ -38,7 +28,7 @@ fn startup_errors_name_the_key_and_exit_2() {
         (&[], "auth.issuers"),
     ];
     for (env, key) in cases {
-        let output = presignd(&["serve"], env);
+        let output = presignd(&["serve"], env).await;
         assert_eq!(output.status.code(), Some(2), "{env:?}");
         assert!(
             stderr(&output).contains(key),
@@ -48,17 +38,17 @@ fn startup_errors_name_the_key_and_exit_2() {
     }
 }
 
-#[test]
-fn migrate_creates_the_sqlite_store() {
+#[tokio::test]
+async fn migrate_creates_the_sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("nested/audit.db").display());
-    let output = presignd(&["migrate"], &[("PRESIGND_AUDIT__DATABASE_URL", &url)]);
+    let output = presignd(&["migrate"], &[("PRESIGND_AUDIT__DATABASE_URL", &url)]).await;
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(dir.path().join("nested/audit.db").exists());
 }
 
-#[test]
-fn token_mints_for_the_configured_issuer() {
+#[tokio::test]
+async fn token_mints_for_the_configured_issuer() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("presignd.toml");
     std::fs::write(
@@ -79,7 +69,8 @@ fn token_mints_for_the_configured_issuer() {
             "5m",
         ],
         &[],
-    );
+    )
+    .await;
     assert!(output.status.success(), "{}", stderr(&output));
     let token = String::from_utf8(output.stdout).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
@@ -116,7 +107,7 @@ async fn audit_command_reads_the_log_in_every_format() {
     let url = app.database_url.clone();
     let env = [("PRESIGND_AUDIT__DATABASE_URL", url.as_str())];
 
-    let json_lines = presignd(&["audit", "--format", "json", "--outcome", "issued"], &env);
+    let json_lines = presignd(&["audit", "--format", "json", "--outcome", "issued"], &env).await;
     assert!(json_lines.status.success(), "{}", stderr(&json_lines));
     let rows: Vec<serde_json::Value> = String::from_utf8(json_lines.stdout)
         .unwrap()
@@ -126,7 +117,7 @@ async fn audit_command_reads_the_log_in_every_format() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["id"], put["audit_id"]);
 
-    let table = presignd(&["audit", "--subject", "alice"], &env);
+    let table = presignd(&["audit", "--subject", "alice"], &env).await;
     let table = String::from_utf8(table.stdout).unwrap();
     let mut lines = table.lines();
     assert!(lines.next().unwrap().starts_with("time"), "{table}");
@@ -136,7 +127,7 @@ async fn audit_command_reads_the_log_in_every_format() {
         "{table}"
     );
 
-    let csv = presignd(&["audit", "--format", "csv", "--key-prefix", "bob/"], &env);
+    let csv = presignd(&["audit", "--format", "csv", "--key-prefix", "bob/"], &env).await;
     let csv = String::from_utf8(csv.stdout).unwrap();
     assert_eq!(csv.lines().count(), 2, "{csv}");
     assert!(csv.lines().nth(1).unwrap().contains("bob/cli.txt"));
@@ -146,19 +137,19 @@ async fn audit_command_reads_the_log_in_every_format() {
     let found = presignd(
         &["audit", "--format", "json", "--signature", &signature],
         &env,
-    );
+    )
+    .await;
     let found = String::from_utf8(found.stdout).unwrap();
     assert_eq!(found.lines().count(), 1);
     assert!(found.contains("alice/cli.txt"));
 
-    let bad = presignd(&["audit", "--since", "yesterday"], &env);
+    let bad = presignd(&["audit", "--since", "yesterday"], &env).await;
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("since"), "{}", stderr(&bad));
 }
 
 #[tokio::test]
 async fn audit_follow_prints_new_rows_once() {
-    use std::io::BufRead;
     let app = TestApp::start().await;
     let token = app.token("alice");
     app.presign_ok(
@@ -167,29 +158,22 @@ async fn audit_follow_prints_new_rows_once() {
     )
     .await;
     let url = app.database_url.clone();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_presignd"))
-        .args(["audit", "--follow", "--format", "json"])
+    let mut child = command(&["audit", "--follow", "--format", "json"])
         .env("PRESIGND_AUDIT__DATABASE_URL", &url)
-        .env_remove("PRESIGND_CONFIG")
-        .stdout(std::process::Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let (lines, received) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            if lines.send(line.unwrap()).is_err() {
-                break;
-            }
-        }
-    });
-    let next_key = |timeout: std::time::Duration| -> Option<String> {
-        let line = received.recv_timeout(timeout).ok()?;
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The key of the next row printed within `timeout`; `next_line` is cancel-safe.
+    let mut next_key = async |timeout: Duration| -> Option<String> {
+        let line = tokio::time::timeout(timeout, lines.next_line())
+            .await
+            .ok()?;
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()?).unwrap();
         Some(event["key"].as_str().unwrap().to_owned())
     };
     assert_eq!(
-        next_key(std::time::Duration::from_secs(10)).as_deref(),
+        next_key(Duration::from_secs(10)).await.as_deref(),
         Some("alice/f0")
     );
     for i in 1..=3 {
@@ -201,11 +185,14 @@ async fn audit_follow_prints_new_rows_once() {
     }
     let mut followed = Vec::new();
     for _ in 0..3 {
-        followed.push(next_key(std::time::Duration::from_secs(10)).expect("a followed row"));
+        followed.push(
+            next_key(Duration::from_secs(10))
+                .await
+                .expect("a followed row"),
+        );
     }
     assert_eq!(followed, ["alice/f1", "alice/f2", "alice/f3"]);
     // Later polls print nothing twice.
-    assert_eq!(next_key(std::time::Duration::from_millis(2500)), None);
-    child.kill().unwrap();
-    let _ = child.wait();
+    assert_eq!(next_key(Duration::from_millis(2500)).await, None);
+    child.kill().await.unwrap();
 }

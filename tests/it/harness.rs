@@ -1,5 +1,12 @@
-//! The test harness: starts a local S3 store and the whole app, mints tokens, and reads
-//! the audit store.
+//! The test harness: starts a local S3 store and the whole app, mints tokens, reads the
+//! audit store, waits with deadlines ([`eventually`]) and runs the binary ([`Server`],
+//! [`presignd`]).
+
+mod binary;
+mod wait;
+
+pub use binary::{Server, ServerBuilder, command, output, presignd};
+pub use wait::{DEADLINE, eventually};
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -130,9 +137,7 @@ impl TestApp {
         let database_url = match &options.backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("audit.db").display()),
             Backend::Postgres(Some(url)) | Backend::Existing(url) => url.clone(),
-            Backend::Postgres(None) => fresh_postgres_database()
-                .await
-                .expect("Backend::Postgres needs POSTGRES_TEST_URL; check postgres_url() first"),
+            Backend::Postgres(None) => fresh_postgres_database().await,
         };
         let policy_file = dir.path().join("policy.json");
         std::fs::write(&policy_file, &options.policy).unwrap();
@@ -174,7 +179,7 @@ impl TestApp {
         }));
         Self {
             base,
-            http: reqwest::Client::new(),
+            http: http_client(),
             store,
             s3,
             dir,
@@ -184,25 +189,14 @@ impl TestApp {
         }
     }
 
-    /// A valid token for `sub` with extra claims.
+    /// [`token_with`] for this app's issuer.
     pub fn token_with(&self, sub: &str, claims: Value) -> String {
-        let mut all: Map<String, Value> = claims.as_object().cloned().unwrap_or_default();
-        let now = jsonwebtoken::get_current_timestamp();
-        all.insert("iss".into(), ISSUER.into());
-        all.insert("sub".into(), sub.into());
-        all.insert("aud".into(), "presignd".into());
-        all.insert("iat".into(), now.into());
-        all.entry("exp").or_insert_with(|| (now + 600).into());
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &all,
-            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap()
+        token_with(sub, claims)
     }
 
+    /// [`token`] for this app's issuer.
     pub fn token(&self, sub: &str) -> String {
-        self.token_with(sub, json!({}))
+        token(sub)
     }
 
     /// POSTs `body` to /presign with `token`.
@@ -256,6 +250,15 @@ impl TestApp {
     }
 }
 
+/// An HTTP client whose every request gives up after [`DEADLINE`], so no test waits
+/// forever on an answer.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(DEADLINE)
+        .build()
+        .unwrap()
+}
+
 /// Sends a presigned request the way a plain HTTP client would: the URL, the returned
 /// headers, and the body.
 pub async fn send_presigned(presigned: &Value, body: Option<Vec<u8>>) -> reqwest::Response {
@@ -283,7 +286,7 @@ pub async fn send_presigned_with(
             value.parse().unwrap(),
         );
     }
-    let client = reqwest::Client::new();
+    let client = http_client();
     let mut request = client
         .request(method, reqwest::Url::parse(url).unwrap())
         .headers(headers);
@@ -302,24 +305,49 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-/// The PostgreSQL the tests may use, from `POSTGRES_TEST_URL`. Without it the
-/// PostgreSQL tests are skipped, and say so loudly (CI always sets it).
-pub fn postgres_url() -> Option<String> {
+/// An HS256 token from the test issuer ([`ISSUER`], [`SECRET`]) for `sub`, audience
+/// `presignd`, valid for ten minutes; `claims` are added (an `exp` among them wins).
+/// Every test mints its valid tokens here; only the attack suite forges its own.
+pub fn token_with(sub: &str, claims: Value) -> String {
+    let mut all: Map<String, Value> = claims.as_object().cloned().unwrap_or_default();
+    let now = jsonwebtoken::get_current_timestamp();
+    all.insert("iss".into(), ISSUER.into());
+    all.insert("sub".into(), sub.into());
+    all.insert("aud".into(), "presignd".into());
+    all.insert("iat".into(), now.into());
+    all.entry("exp").or_insert_with(|| (now + 600).into());
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &all,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// [`token_with`] without extra claims.
+pub fn token(sub: &str) -> String {
+    token_with(sub, json!({}))
+}
+
+/// The PostgreSQL of the PostgreSQL tests, from `POSTGRES_TEST_URL`. Those tests (every
+/// name contains `postgres`) are left out by `.config/nextest.toml`'s default filter, so
+/// nextest reports them skipped; when they are asked for (`--profile ci`), a missing URL
+/// fails them rather than passing them untested.
+pub fn postgres_url() -> String {
     match std::env::var("POSTGRES_TEST_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "SKIPPED: PostgreSQL test; set POSTGRES_TEST_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it"
-            );
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "this PostgreSQL test needs POSTGRES_TEST_URL \
+             (e.g. postgres://postgres@127.0.0.1:5432/postgres); \
+             `cargo nextest run` without a profile skips it"
+        ),
     }
 }
 
 /// Creates an empty database and returns its URL. Test databases older than an hour
 /// (their names carry a UUIDv7) are dropped on the way, so runs leave nothing behind.
-pub async fn fresh_postgres_database() -> Option<String> {
-    let admin_url = postgres_url()?;
+pub async fn fresh_postgres_database() -> String {
+    let admin_url = postgres_url();
     let admin = sqlx::PgPool::connect(&admin_url)
         .await
         .expect("POSTGRES_TEST_URL is set but PostgreSQL does not answer");
@@ -353,7 +381,7 @@ pub async fn fresh_postgres_database() -> Option<String> {
         .unwrap();
     let mut url = url::Url::parse(&admin_url).unwrap();
     url.set_path(&name);
-    Some(url.to_string())
+    url.to_string()
 }
 
 /// A TCP forwarder between the app and its database, so a test can cut the database

@@ -3,63 +3,21 @@
 //! was answered 200 has its row.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{ISSUER, POLICY, SECRET, config_toml};
+use crate::harness::{DEADLINE, POLICY, Server, eventually, http_client, token};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_loses_no_answered_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("policy.json");
-    std::fs::write(&policy, POLICY).unwrap();
-    let db = dir.path().join("audit.db");
-    let config = dir.path().join("presignd.toml");
-    let database_url = format!("sqlite://{}", db.display());
-    let toml = config_toml("127.0.0.1:0", &policy, "http://127.0.0.1:9", &database_url)
-        + "[rate_limit]\nper_subject_per_second = 0\nper_ip_per_second = 0\n[log]\nformat = \"json\"\n";
-    std::fs::write(&config, toml).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_presignd"))
-        .args(["--config", config.to_str().unwrap(), "serve"])
-        .env("AWS_ACCESS_KEY_ID", "AKIDSHUTDOWNTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "shutdown-test-secret")
-        .env_remove("RUST_LOG")
-        .stderr(Stdio::piped())
+    let mut server = Server::builder(POLICY)
+        .config("[rate_limit]\nper_subject_per_second = 0\nper_ip_per_second = 0\n")
         .spawn()
-        .unwrap();
-
-    // The log's "listening" line carries the bound address.
-    let mut log = BufReader::new(child.stderr.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let address = loop {
-        assert!(Instant::now() < deadline, "presignd did not start");
-        let mut line = String::new();
-        if log.read_line(&mut line).unwrap() == 0 {
-            panic!("presignd exited during startup");
-        }
-        if line.contains("presignd listening") {
-            let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-            break event["address"].as_str().unwrap().to_owned();
-        }
-    };
-    // Keep draining the log so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in log.lines() {});
-
-    let base = format!("http://{address}");
-    let token = {
-        let now = jsonwebtoken::get_current_timestamp();
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &json!({"iss": ISSUER, "aud": "presignd", "sub": "alice", "exp": now + 600}),
-            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap()
-    };
+        .await;
+    let base = server.base();
+    let token = token("alice");
     let answered = Arc::new(std::sync::Mutex::new(Vec::new()));
     let count = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
@@ -67,7 +25,7 @@ async fn sigterm_under_load_loses_no_answered_row() {
         let (base, token, answered, count) =
             (base.clone(), token.clone(), answered.clone(), count.clone());
         workers.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = http_client();
             for i in 0.. {
                 let sent = http
                     .post(format!("{base}/presign"))
@@ -84,21 +42,20 @@ async fn sigterm_under_load_loses_no_answered_row() {
             }
         }));
     }
-    while count.load(Ordering::Relaxed) < 300 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    eventually("300 answered presigns", DEADLINE, || async {
+        count.load(Ordering::Relaxed) >= 300
+    })
+    .await;
+    let (exit, log) = server.terminate().await;
     for worker in workers {
-        worker.await.unwrap();
+        tokio::time::timeout(DEADLINE, worker)
+            .await
+            .expect("the workers stop once presignd is gone")
+            .unwrap();
     }
-    let exit = child.wait().unwrap();
-    assert!(exit.success(), "presignd exited with {exit}");
+    assert!(exit.success(), "presignd exited with {exit}\n{log}");
 
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+    let pool = sqlx::SqlitePool::connect(&server.database_url)
         .await
         .unwrap();
     let stored: HashSet<String> = sqlx::query_scalar("SELECT id FROM audit_events")

@@ -11,12 +11,13 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use serde_json::Map;
 use tokio::net::TcpListener;
 
-use crate::app::{App, StartupError};
+use super::CliError;
+use crate::app::App;
 use crate::auth;
 use crate::config::{Config, ConfigError, IssuerConfig, LogFormat, Secret};
 mod local_s3;
 
-pub use local_s3::LocalS3;
+pub use local_s3::{LocalS3, LocalS3Error};
 use local_s3::random_token;
 use crate::telemetry;
 
@@ -40,7 +41,7 @@ pub struct DevArgs {
     pub s3_bind: SocketAddr,
 }
 
-pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), StartupError> {
+pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), CliError> {
     let mut config = Config::load(config_file.as_deref())?;
     for (key, address) in [
         ("server.bind", config.server.bind),
@@ -54,20 +55,18 @@ pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), Star
             .into());
         }
     }
-    let io_error = |what: String| move |error| StartupError::Io { what, error };
-    std::fs::create_dir_all(&args.data_dir)
-        .map_err(io_error(format!("creating {}", args.data_dir.display())))?;
+    std::fs::create_dir_all(&args.data_dir).map_err(CliError::io(format!(
+        "creating {}",
+        args.data_dir.display()
+    )))?;
     let policy_file = args.data_dir.join("dev-policy.json");
     if !policy_file.exists() {
         std::fs::write(&policy_file, DEV_POLICY)
-            .map_err(io_error(format!("writing {}", policy_file.display())))?;
+            .map_err(CliError::io(format!("writing {}", policy_file.display())))?;
     }
     let s3 = LocalS3::start(&args.data_dir.join("s3"), args.s3_bind, &[DEV_BUCKET])
         .await
-        .map_err(|error| StartupError::Io {
-            what: "starting the local S3 store".into(),
-            error: std::io::Error::other(error),
-        })?;
+        .map_err(CliError::LocalS3)?;
 
     let issuer = IssuerConfig::with_secret(DEV_ISSUER, DEV_AUDIENCE, Secret::new(random_token(48)));
     apply_dev_settings(
@@ -83,7 +82,7 @@ pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), Star
     let app = App::build(&config, Some(SharedCredentialsProvider::new(credentials))).await?;
     let listener = TcpListener::bind(config.server.bind)
         .await
-        .map_err(io_error(format!(
+        .map_err(CliError::io(format!(
             "server.bind {} (another presignd running? set PRESIGND_SERVER__BIND)",
             config.server.bind
         )))?;
@@ -91,7 +90,7 @@ pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), Star
     println!("{}", instructions(&config, &s3, &args, &token));
     app.run(listener, super::shutdown_signal())
         .await
-        .map_err(io_error("serving".into()))
+        .map_err(CliError::io("serving"))
 }
 
 fn apply_dev_settings(
