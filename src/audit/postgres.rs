@@ -1,8 +1,6 @@
 //! PostgreSQL audit store: the production store, shared by every replica. The SQL stays
 //! within what PostgreSQL-compatible engines share (DESIGN §9).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::types::Json;
@@ -37,7 +35,7 @@ impl PostgresStore {
         let options = options.options([("statement_timeout", "2000")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            .acquire_timeout(Duration::from_secs(1))
+            .acquire_timeout(super::ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
         Ok(Self { pool })
     }

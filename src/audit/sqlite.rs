@@ -65,7 +65,7 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "0");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(1))
+            .acquire_timeout(super::ACQUIRE_TIMEOUT)
             .connect_with(writer_options)
             .await?;
         let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
@@ -78,7 +78,7 @@ impl SqliteStore {
         });
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .acquire_timeout(Duration::from_secs(1))
+            .acquire_timeout(super::ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         Ok(Self { pool, writer, wal })

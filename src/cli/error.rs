@@ -5,9 +5,9 @@
 use crate::app::StartupError;
 use crate::app::policy_reload::PolicyLoadError;
 use crate::audit::{AuditError, InvalidFilter};
-use crate::config::ConfigError;
 #[cfg(feature = "dev")]
 use crate::cli::dev::LocalS3Error;
+use crate::config::ConfigError;
 
 type BoxedError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -415,10 +415,7 @@ mod tests {
 
         let missing = validate(Path::new("/nonexistent/p.json")).unwrap_err();
         assert!(
-            matches!(
-                missing,
-                CliError::Policy(PolicyLoadError::Read { .. })
-            ),
+            matches!(missing, CliError::Policy(PolicyLoadError::Read { .. })),
             "{missing:?}"
         );
         let config = Path::new("/nonexistent/presignd.toml");

@@ -5,8 +5,8 @@
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use tokio::sync::OwnedSemaphorePermit;
 use serde::{Deserialize, Serialize};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::presign::{PresignBody, PresignResponse, issue};
 use super::{AppState, BatchJson};

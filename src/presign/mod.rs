@@ -58,7 +58,6 @@ impl Operation {
             Self::Get(get) => (get.response_content_type.as_deref(), None),
         }
     }
-
 }
 
 /// GET options: response header overrides and a version.

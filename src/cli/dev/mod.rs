@@ -17,9 +17,9 @@ use crate::auth;
 use crate::config::{Config, ConfigError, IssuerConfig, LogFormat, Secret};
 mod local_s3;
 
-pub use local_s3::{LocalS3, LocalS3Error};
-use local_s3::random_token;
 use crate::telemetry;
+use local_s3::random_token;
+pub use local_s3::{LocalS3, LocalS3Error};
 
 /// The dev policy, written to the data directory on first run.
 pub const DEV_POLICY: &str = include_str!("../../../config/dev-policy.json");
