@@ -3,6 +3,8 @@
 //! HS256 issuer, and a policy (`DATA/dev-policy.json`, editable) letting each subject read
 //! and write `dev/${jwt:sub}/*`. Prints a token and curl lines that work as printed.
 
+mod local_s3;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -15,8 +17,6 @@ use super::CliError;
 use crate::app::App;
 use crate::auth;
 use crate::config::{Config, ConfigError, IssuerConfig, LogFormat, Secret};
-mod local_s3;
-
 use crate::telemetry;
 use local_s3::random_token;
 pub use local_s3::{LocalS3, LocalS3Error};
