@@ -353,7 +353,10 @@ async fn far_times_are_400s_naming_the_parameter(backend: Backend) {
             format!("cursor={}", cursor("9999-12-31T23:59:59-23:59")),
             "cursor",
         ),
-        (format!("cursor={}", cursor("0000-01-01T00:00:00Z")), "cursor"),
+        (
+            format!("cursor={}", cursor("0000-01-01T00:00:00Z")),
+            "cursor",
+        ),
     ] {
         let response = get(urlencode_query(&query))
             .await
