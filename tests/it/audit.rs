@@ -338,52 +338,40 @@ async fn far_times_are_400s_naming_the_parameter(backend: Backend) {
         let json = json!({"time": time, "id": uuid::Uuid::now_v7()}).to_string();
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     };
-    let get = |query: String| {
+    let get = |field: &str, value: &str| {
         app.http
-            .get(format!("{}/audit?{query}", app.base))
+            .get(format!("{}/audit?{field}={}", app.base, urlencode(value)))
             .bearer_auth(&ops)
             .send()
     };
-    for (query, field) in [
-        ("since=9999-12-31T23:59:59-23:59".to_owned(), "since"),
-        ("until=9999-12-31T23:59:59-01:00".to_owned(), "until"),
-        ("since=1969-12-31T23:59:59Z".to_owned(), "since"),
-        ("until=0000-01-01T00:00:00Z".to_owned(), "until"),
-        (
-            format!("cursor={}", cursor("9999-12-31T23:59:59-23:59")),
-            "cursor",
-        ),
-        (
-            format!("cursor={}", cursor("0000-01-01T00:00:00Z")),
-            "cursor",
-        ),
+    for (field, value) in [
+        ("since", "9999-12-31T23:59:59-23:59".to_owned()),
+        ("until", "9999-12-31T23:59:59-01:00".to_owned()),
+        ("since", "1969-12-31T23:59:59Z".to_owned()),
+        ("until", "0000-01-01T00:00:00Z".to_owned()),
+        ("cursor", cursor("9999-12-31T23:59:59-23:59")),
+        ("cursor", cursor("0000-01-01T00:00:00Z")),
     ] {
-        let response = get(urlencode_query(&query))
+        let response = get(field, &value)
             .await
-            .unwrap_or_else(|e| panic!("{query}: {e}"));
-        assert_eq!(response.status(), 400, "{query}");
+            .unwrap_or_else(|e| panic!("{field}={value}: {e}"));
+        assert_eq!(response.status(), 400, "{field}={value}");
         let problem: serde_json::Value = response.json().await.unwrap();
         assert_eq!(problem["code"], "invalid_request");
         assert!(
             problem["detail"].as_str().unwrap().contains(field),
-            "{query}: {problem}"
+            "{field}={value}: {problem}"
         );
     }
     // The ends of the range still work, with or without an offset.
-    for query in [
-        "since=1970-01-01T00:00:00Z",
-        "until=9999-12-31T23:59:59Z",
-        "since=9999-12-31T23:59:59Z",
-        "until=9999-12-31T23:59:59%2B01:00",
+    for (field, value) in [
+        ("since", "1970-01-01T00:00:00Z"),
+        ("until", "9999-12-31T23:59:59Z"),
+        ("since", "9999-12-31T23:59:59Z"),
+        ("until", "9999-12-31T23:59:59+01:00"),
+        ("limit", "1"),
     ] {
-        let response = get(query.to_owned()).await.unwrap();
-        assert_eq!(response.status(), 200, "{query}");
+        let response = get(field, value).await.unwrap();
+        assert_eq!(response.status(), 200, "{field}={value}");
     }
-    // And the server still answers on the same connection pool.
-    assert_eq!(get("limit=1".into()).await.unwrap().status(), 200);
-}
-
-/// `+` in an offset is a space in a query string: encode it.
-fn urlencode_query(query: &str) -> String {
-    query.replace('+', "%2B")
 }
