@@ -108,7 +108,7 @@ fn api_router(state: AppState, with_metrics: bool) -> Router {
 }
 
 /// `/metrics` alone, for `server.metrics_bind`.
-pub fn metrics_router(state: AppState) -> Router {
+fn metrics_router(state: AppState) -> Router {
     let settings = state.settings.clone();
     let routes = Router::new()
         .route("/metrics", get(ops::metrics))
