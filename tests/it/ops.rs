@@ -492,3 +492,31 @@ async fn one_address_cannot_take_more_than_its_connections() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn at_max_connections_a_new_client_waits_for_a_slot_instead_of_being_refused() {
+    let app = crate::harness::TestApp::start_with(crate::harness::Options {
+        config: "[server]\nmax_connections = 2\nheader_read_timeout_ms = 500\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(TcpStream::connect(&address).await.unwrap());
+    }
+    let started = Instant::now();
+    // Queued in the backlog until the silent ones are dropped at the header timeout.
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        app.http.get(format!("{}/healthz", app.base)).send(),
+    )
+    .await
+    .expect("the waiting client was never served");
+    assert_eq!(response.unwrap().status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "served before a slot was free: {:?}",
+        started.elapsed()
+    );
+}
