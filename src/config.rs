@@ -62,12 +62,30 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Requests handled at once; more wait for a slot within the deadline.
     pub max_concurrent_requests: usize,
-    /// Proxies whose `X-Forwarded-For` is believed.
+    /// Proxies whose `X-Forwarded-For` is believed. Their connections are not counted
+    /// against `max_connections_per_ip`: one proxy carries many clients.
     pub trust_forwarded_for: Vec<IpNet>,
     /// Most items in one `POST /presign/batch`.
     pub max_batch_items: usize,
     /// Largest `POST /presign/batch` body, in bytes.
     pub max_batch_body_bytes: usize,
+    /// Longest wait for a request's headers, in milliseconds, counted from the moment the
+    /// connection is ready for its next request, so it also closes idle keep-alive
+    /// connections and clients that never send a request (slowloris).
+    pub header_read_timeout_ms: u64,
+    /// Open connections at once. At the cap presignd stops accepting: new connections
+    /// wait in the kernel's backlog until one closes (at most `header_read_timeout_ms`
+    /// for an idle or slow one).
+    pub max_connections: usize,
+    /// Open connections per client address (IPv4 address, IPv6 /64); one more is closed
+    /// at once. Peers in `trust_forwarded_for` are exempt.
+    pub max_connections_per_ip: usize,
+    /// After SIGTERM, how long in-flight requests may take before the remaining
+    /// connections are cut, in milliseconds. Idle connections close at once.
+    pub shutdown_grace_ms: u64,
+    /// Serve `/metrics` on this address only (the public listener then answers 404 for
+    /// it); unset: `/metrics` is on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -310,10 +328,31 @@ impl Config {
                 "must be > 0 when per_ip_per_second is set",
             ));
         }
-        if self.server.request_timeout_ms == 0 {
+        let server = &self.server;
+        for (key, value) in [
+            ("server.request_timeout_ms", server.request_timeout_ms),
+            (
+                "server.header_read_timeout_ms",
+                server.header_read_timeout_ms,
+            ),
+            ("server.shutdown_grace_ms", server.shutdown_grace_ms),
+            ("server.max_connections", server.max_connections as u64),
+            (
+                "server.max_connections_per_ip",
+                server.max_connections_per_ip as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(key, "must be > 0"));
+            }
+        }
+        if server
+            .metrics_bind
+            .is_some_and(|m| m == server.bind && m.port() != 0)
+        {
             return Err(ConfigError::invalid(
-                "server.request_timeout_ms",
-                "must be > 0",
+                "server.metrics_bind",
+                "must differ from server.bind",
             ));
         }
         let s3 = &self.s3;
@@ -600,6 +639,9 @@ mod tests {
         assert_eq!(config.server.max_body_bytes, 65536);
         assert_eq!(config.s3.default_expires_in, 900);
         assert_eq!(config.s3.max_expires_in, 604_800);
+        assert_eq!(config.server.header_read_timeout_ms, 10_000);
+        assert_eq!(config.server.shutdown_grace_ms, 20_000);
+        assert_eq!(config.server.metrics_bind, None);
     }
 
     #[test]
@@ -623,6 +665,23 @@ mod tests {
             ("[s3]\ndefault_expires_in = 0", "s3.default_expires_in"),
             ("[s3]\nendpoint_url = \"ftp://x\"", "s3.endpoint_url"),
             ("[log]\nlevel = \"=[\"", "log.level"),
+            ("[server]\nmax_connections = 0", "server.max_connections"),
+            (
+                "[server]\nmax_connections_per_ip = 0",
+                "server.max_connections_per_ip",
+            ),
+            (
+                "[server]\nheader_read_timeout_ms = 0",
+                "server.header_read_timeout_ms",
+            ),
+            (
+                "[server]\nshutdown_grace_ms = 0",
+                "server.shutdown_grace_ms",
+            ),
+            (
+                "[server]\nmetrics_bind = \"127.0.0.1:8080\"",
+                "server.metrics_bind",
+            ),
             (
                 "[[auth.issuers]]\nissuer = \"a\"\naudiences = [\"x\"]",
                 "auth.issuers[0]",

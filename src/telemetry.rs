@@ -32,6 +32,28 @@ pub const AUDIT_BATCH_ROWS: &str = "presignd_audit_batch_rows";
 pub const AUDIT_QUEUE_DEPTH: &str = "presignd_audit_queue_depth";
 /// Audit batches that failed to commit.
 pub const AUDIT_FAILURES: &str = "presignd_audit_batch_failures_total";
+/// Open client connections (public and metrics listeners).
+pub const OPEN_CONNECTIONS: &str = "presignd_open_connections";
+/// Connections closed on arrival, by reason (per_ip: `server.max_connections_per_ip`).
+pub const CONNECTIONS_REFUSED: &str = "presignd_connections_refused_total";
+
+/// The `method` label: the methods HTTP defines, and `other` for any invented one, so a
+/// flood of made-up methods adds no series.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
 
 /// Keeps trace export alive; dropping it flushes what is buffered. Hold it until exit.
 #[must_use]
@@ -197,4 +219,13 @@ fn describe() {
         "Rows waiting for the audit writer"
     );
     describe_counter!(AUDIT_FAILURES, "Audit batches that failed to commit");
+    describe_gauge!(
+        OPEN_CONNECTIONS,
+        metrics::Unit::Count,
+        "Open client connections"
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Connections closed on arrival, by reason"
+    );
 }

@@ -13,7 +13,6 @@ use arc_swap::ArcSwap;
 use aws_config::BehaviorVersion;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_s3::config::Region;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::audit::{self, AuditError, AuditStore, AuditWriter, WriterSettings};
@@ -63,6 +62,10 @@ pub struct App {
     background: Vec<JoinHandle<()>>,
     /// Reloads the policy on SIGHUP and file change.
     reloader: PolicyReloader,
+    /// Connection limits and the shutdown grace period.
+    connections: http::ConnectionLimits,
+    /// `server.metrics_bind`: `/metrics` on its own listener.
+    metrics_bind: Option<std::net::SocketAddr>,
 }
 
 impl App {
@@ -153,6 +156,8 @@ impl App {
                 .chain(housekeeping)
                 .collect(),
             reloader,
+            connections: http::ConnectionLimits::from_config(&config.server),
+            metrics_bind: config.server.metrics_bind,
         })
     }
 
@@ -160,10 +165,12 @@ impl App {
         &self.state
     }
 
-    /// Serves on `listener` until `shutdown`, then drains requests and the audit queue.
+    /// Serves on `listeners` (a `TcpListener` will do; `server.metrics_bind`, when set
+    /// and no metrics listener is given, is bound here) until `shutdown`, then drains
+    /// requests within `server.shutdown_grace_ms` and commits the audit queue.
     pub async fn run(
         self,
-        listener: TcpListener,
+        listeners: impl Into<http::Listeners>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let App {
@@ -171,8 +178,17 @@ impl App {
             writer,
             background,
             reloader,
+            connections,
+            metrics_bind,
         } = self;
-        let served = http::serve(listener, http::router(state), shutdown).await;
+        let served = http::serve_app(
+            state,
+            listeners.into(),
+            &connections,
+            metrics_bind,
+            shutdown,
+        )
+        .await;
         reloader.stop().await;
         // Every AuditWriter handle lived in the router, now dropped: the writer commits
         // what is queued and ends.

@@ -76,14 +76,31 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidFilter {
     }
 }
 
+/// Years a filter time may name, in UTC. RFC 3339 stops at year 9999 in local time, but
+/// an offset can push it past 9999 in UTC, where converting to UTC (as both stores do)
+/// panics; and no row predates 1970.
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
+/// `time` in UTC when it lies within [`YEARS`].
+fn queryable(time: OffsetDateTime) -> Option<OffsetDateTime> {
+    time.checked_to_offset(time::UtcOffset::UTC)
+        .filter(|utc| YEARS.contains(&utc.year()))
+}
+
 fn time(
     field: &'static str,
     text: &Option<String>,
 ) -> Result<Option<OffsetDateTime>, InvalidFilter> {
     text.as_deref()
         .map(|t| {
-            OffsetDateTime::parse(t, &Rfc3339)
-                .map_err(|_| invalid(field, "must be an RFC 3339 time"))
+            let parsed = OffsetDateTime::parse(t, &Rfc3339)
+                .map_err(|_| invalid(field, "must be an RFC 3339 time"))?;
+            queryable(parsed).ok_or_else(|| {
+                invalid(
+                    field,
+                    "must lie between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+                )
+            })
         })
         .transpose()
 }
@@ -106,6 +123,12 @@ impl AuditFilters {
             .as_deref()
             .map(|c| {
                 Cursor::decode(c)
+                    .and_then(|cursor| {
+                        Some(Cursor {
+                            time: queryable(cursor.time)?,
+                            ..cursor
+                        })
+                    })
                     .ok_or_else(|| invalid("cursor", "is not a cursor this service issued"))
             })
             .transpose()?;

@@ -1,7 +1,8 @@
-//! `observe`: the edge of every request. It opens the request span (request id, route,
-//! subject, decision outcome), enforces the request deadline, renders any [`ApiError`] as problem+json with
-//! the request id, logs server faults once with their source, and emits exactly one
-//! access-log event. It never logs the raw URI: a query string may hold a signature.
+//! `observe`: the edge of every request. It opens the request span (request id, a refused
+//! caller request id, route, subject, decision outcome), enforces the request deadline,
+//! renders any [`ApiError`] as problem+json with the request id, logs server faults once
+//! with their source, and emits exactly one access-log event. It never logs the raw URI: a
+//! query string may hold a signature. Metric labels come from fixed sets only.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use super::Settings;
+use super::request_id::RefusedRequestId;
 use crate::error::{ApiError, PendingProblem, Problem};
 use crate::telemetry;
 
@@ -33,9 +35,14 @@ pub async fn observe(
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().clone();
+    let refused_request_id = request
+        .extensions()
+        .get::<RefusedRequestId>()
+        .map(|RefusedRequestId(shown)| shown.clone());
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
+        caller_request_id = refused_request_id.as_deref(),
         method = %method,
         route = %route,
         subject = tracing::field::Empty,
@@ -56,7 +63,7 @@ pub async fn observe(
         metrics::counter!(
             telemetry::HTTP_REQUESTS,
             "route" => route.clone(),
-            "method" => method.to_string(),
+            "method" => telemetry::method_label(&method),
             "status" => status.to_string()
         )
         .increment(1);
@@ -71,6 +78,17 @@ pub async fn observe(
     }
     .instrument(span)
     .await
+}
+
+/// A handler panicked (`CatchPanicLayer`): an internal error, rendered and logged by
+/// [`observe`] with the request id, instead of a dropped connection.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic payload".to_owned());
+    ApiError::internal(format!("handler panicked: {message}")).into_response()
 }
 
 /// Server faults keep their whole source chain in the log; the client sees a fixed text.

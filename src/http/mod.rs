@@ -1,5 +1,5 @@
 //! HTTP: the application state, the one route table with its middleware stack, and
-//! `serve`, which runs until shutdown and then flushes the audit writer.
+//! `serve_app`, which runs the listeners until shutdown (the accept loop is in `server`).
 
 mod audit;
 mod authorize;
@@ -9,6 +9,8 @@ mod middleware;
 pub(crate) mod openapi;
 mod ops;
 mod presign;
+mod request_id;
+mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,17 +19,19 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub use extract::{AppJson, BatchJson};
 pub use presign::{PresignBody, PresignResponse};
+pub use server::{ConnectionLimits, serve};
 
 use crate::audit::{AuditStore, AuditWriter};
 use crate::auth::Verifier;
@@ -84,10 +88,16 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
 }
 
-/// The route table and the whole middleware stack.
+/// The route table and the whole middleware stack, `/metrics` included.
 pub fn router(state: AppState) -> Router {
+    api_router(state, true)
+}
+
+/// The public routes; `/metrics` only when `with_metrics` (else it is a 404 here and
+/// [`metrics_router`] serves it on its own listener).
+fn api_router(state: AppState, with_metrics: bool) -> Router {
     let settings = state.settings.clone();
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route("/presign", post(presign::presign))
         .route(
             "/presign/batch",
@@ -99,29 +109,47 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/openapi.yaml",
             get(ops::openapi).with_state(openapi::yaml()),
-        )
+        );
+    if with_metrics {
+        routes = routes.route("/metrics", get(ops::metrics));
+    }
+    edge(routes.with_state(state), settings)
+}
+
+/// `/metrics` alone, for `server.metrics_bind`.
+fn metrics_router(state: AppState) -> Router {
+    let settings = state.settings.clone();
+    let routes = Router::new()
         .route("/metrics", get(ops::metrics))
+        .with_state(state);
+    edge(routes, settings)
+}
+
+/// The middleware stack every listener's routes get, with the problem+json fallbacks.
+fn edge(routes: Router, settings: Arc<Settings>) -> Router {
+    let routes = routes
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .with_state(state);
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes));
 
-    // Layers listed outermost first (ServiceBuilder order): the request id exists before
-    // anything logs; `observe` wraps everything after it, so every response, CORS
-    // preflights included, is timed, logged once and, if an error, rendered as
-    // problem+json. The concurrency limit sits inside `observe`'s deadline, so waiting
-    // for a slot never outlasts the request timeout.
-    let x_request_id = HeaderName::from_static("x-request-id");
+    // Layers listed outermost first (ServiceBuilder order): a caller's unusable request id
+    // is dropped, then the request id exists before anything logs; `observe` wraps
+    // everything after it, so every response, CORS preflights and caught panics included,
+    // is timed, logged once and, if an error, rendered as problem+json. A panic below
+    // `observe` becomes a 500 instead of a dropped connection. The concurrency limit sits
+    // inside `observe`'s deadline, so waiting for a slot never outlasts the request timeout.
     let stack = tower::ServiceBuilder::new()
+        .map_request(request_id::screen)
         .layer(SetRequestIdLayer::new(
-            x_request_id.clone(),
+            request_id::X_REQUEST_ID,
             MakeRequestUuid,
         ))
-        .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(PropagateRequestIdLayer::new(request_id::X_REQUEST_ID))
         .layer(axum::middleware::from_fn_with_state(
             settings.clone(),
             middleware::observe,
         ))
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(GlobalConcurrencyLimitLayer::new(
             settings.max_concurrent_requests,
         ))
@@ -139,28 +167,141 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
             .allow_origin(AllowOrigin::list(origins))
             .allow_methods([Method::POST, Method::GET])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-            .expose_headers([HeaderName::from_static("x-request-id")])
+            .expose_headers([request_id::X_REQUEST_ID])
             .max_age(Duration::from_secs(600)),
     )
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
+/// Where the app listens: the public API, and `/metrics` on its own when set.
+#[derive(Debug)]
+pub struct Listeners {
+    pub public: TcpListener,
+    /// Serves `/metrics` only; the public listener then answers 404 for it.
+    pub metrics: Option<TcpListener>,
+}
+
+impl From<TcpListener> for Listeners {
+    /// The public listener alone: `/metrics` is on it, unless `server.metrics_bind` is set
+    /// (then [`serve_app`] binds that address itself).
+    fn from(public: TcpListener) -> Self {
+        Self {
+            public,
+            metrics: None,
+        }
+    }
+}
+
+/// Serves the app on `listeners` until `shutdown` completes, each listener within
+/// `limits` (see [`serve`]). With no metrics listener given and `metrics_bind` set, binds
+/// `metrics_bind`.
+pub async fn serve_app(
+    state: AppState,
+    listeners: Listeners,
+    limits: &ConnectionLimits,
+    metrics_bind: Option<SocketAddr>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let metrics = match (listeners.metrics, metrics_bind) {
+        (Some(listener), _) => Some(listener),
+        (None, Some(address)) => Some(TcpListener::bind(address).await.map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("server.metrics_bind {address}: {error}"),
+            )
+        })?),
+        (None, None) => None,
+    };
+    let Some(metrics) = metrics else {
+        return serve(listeners.public, router(state), limits, shutdown).await;
+    };
+    if let Ok(address) = metrics.local_addr() {
+        tracing::info!(%address, "presignd metrics listening");
+    }
+    // One shutdown signal for both listeners.
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<()>| async move {
+        let _ = stopped.changed().await;
+    };
+    let public = serve(
+        listeners.public,
+        api_router(state.clone(), false),
+        limits,
+        until_stopped(stopped.clone()),
+    );
+    let metrics = serve(
+        metrics,
+        metrics_router(state),
+        limits,
+        until_stopped(stopped),
+    );
+    let signal = async move {
+        shutdown.await;
+        let _ = stop.send(());
+    };
+    let ((), public, metrics) = tokio::join!(signal, public, metrics);
+    public.and(metrics)
 }
 
 impl From<crate::audit::AuditError> for ApiError {
     fn from(error: crate::audit::AuditError) -> Self {
         ApiError::AuditUnavailable(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn settings() -> Arc<Settings> {
+        Arc::new(Settings {
+            default_expires_in: 900,
+            max_expires_in: 3600,
+            max_body_bytes: 1024,
+            max_batch_items: 10,
+            max_batch_body_bytes: 4096,
+            request_timeout: Duration::from_secs(5),
+            max_concurrent_requests: 4,
+            trusted_proxies: vec![],
+            cors_origins: vec![],
+        })
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem_with_the_request_id() {
+        let routes = Router::new().route(
+            "/boom",
+            get(|| async {
+                panic!("the handler broke");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        );
+        let response = edge(routes, settings())
+            .oneshot(
+                Request::get("/boom")
+                    .header("x-request-id", "panic-1")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()["x-request-id"], "panic-1");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["code"], "internal");
+        assert_eq!(problem["request_id"], "panic-1");
+        // The panic text is for the log, not the client.
+        assert_eq!(problem["detail"], "internal error");
     }
 }

@@ -70,6 +70,8 @@ pub async fn openapi(State(spec): State<Arc<str>>) -> impl IntoResponse {
     path = "/metrics",
     tag = "ops",
     summary = "Prometheus metrics, in the text exposition format (version 0.0.4).",
+    description = "With `server.metrics_bind` set, served on that address only; this \
+listener then answers 404.",
     responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain"))
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -306,3 +306,61 @@ async fn retention_deletes_old_rows_in_the_background(backend: Backend) {
     let keys = eventually("the retention sweep", Duration::from_secs(10), swept).await;
     assert_eq!(keys, ["alice/new"], "old rows swept, the young one kept");
 }
+
+#[tokio::test]
+async fn far_times_are_400s_naming_the_parameter_sqlite() {
+    far_times_are_400s_naming_the_parameter(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn far_times_are_400s_naming_the_parameter_postgres() {
+    far_times_are_400s_naming_the_parameter(Backend::Postgres(None)).await;
+}
+
+/// Times past year 9999 in UTC (an RFC 3339 offset can push `9999-12-31T23:59:59` there)
+/// or before 1970 never reach the store; they used to panic the handler.
+async fn far_times_are_400s_naming_the_parameter(backend: Backend) {
+    use base64::Engine;
+    let app = start(backend).await;
+    let ops = app.token_with("olga", json!({"groups": ["ops"]}));
+    let cursor = |time: &str| {
+        let json = json!({"time": time, "id": uuid::Uuid::now_v7()}).to_string();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    };
+    let get = |field: &str, value: &str| {
+        app.http
+            .get(format!("{}/audit?{field}={}", app.base, urlencode(value)))
+            .bearer_auth(&ops)
+            .send()
+    };
+    for (field, value) in [
+        ("since", "9999-12-31T23:59:59-23:59".to_owned()),
+        ("until", "9999-12-31T23:59:59-01:00".to_owned()),
+        ("since", "1969-12-31T23:59:59Z".to_owned()),
+        ("until", "0000-01-01T00:00:00Z".to_owned()),
+        ("cursor", cursor("9999-12-31T23:59:59-23:59")),
+        ("cursor", cursor("0000-01-01T00:00:00Z")),
+    ] {
+        let response = get(field, &value)
+            .await
+            .unwrap_or_else(|e| panic!("{field}={value}: {e}"));
+        assert_eq!(response.status(), 400, "{field}={value}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "invalid_request");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(field),
+            "{field}={value}: {problem}"
+        );
+    }
+    // The ends of the range still work, with or without an offset.
+    for (field, value) in [
+        ("since", "1970-01-01T00:00:00Z"),
+        ("until", "9999-12-31T23:59:59Z"),
+        ("since", "9999-12-31T23:59:59Z"),
+        ("until", "9999-12-31T23:59:59+01:00"),
+        ("limit", "1"),
+    ] {
+        let response = get(field, value).await.unwrap();
+        assert_eq!(response.status(), 200, "{field}={value}");
+    }
+}

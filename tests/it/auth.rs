@@ -821,7 +821,7 @@ async fn a_discovery_document_for_another_issuer_is_refused() {
         let config = format!(
             "[[auth.issuers]]\nissuer = \"{issuer}\"\naudiences = [\"presignd\"]\ndiscovery = true\n"
         );
-        let app = start_with_issuers(config).await;
+        let mut app = start_with_issuers(config).await;
         eventually(
             "two discovery attempts",
             Duration::from_secs(10),

@@ -109,6 +109,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     /// The audit store's URL, for a second app or a direct connection.
     pub database_url: String,
+    /// `http://…` of the metrics listener, when the config sets `server.metrics_bind`.
+    pub metrics_base: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -173,8 +175,20 @@ impl TestApp {
         let store = app.state().audit_store.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        // Any free port instead of the configured address, as for the public listener.
+        let metrics = match config.server.metrics_bind {
+            Some(_) => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            None => None,
+        };
+        let metrics_base = metrics
+            .as_ref()
+            .map(|listener| format!("http://{}", listener.local_addr().unwrap()));
+        let listeners = presignd::http::Listeners {
+            public: listener,
+            metrics,
+        };
         let (shutdown, stop) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run(listener, async {
+        let server = tokio::spawn(app.run(listeners, async {
             let _ = stop.await;
         }));
         Self {
@@ -184,6 +198,7 @@ impl TestApp {
             s3,
             dir,
             database_url,
+            metrics_base,
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -240,7 +255,8 @@ impl TestApp {
     }
 
     /// Stops the app and waits for it to drain, as SIGTERM would.
-    pub async fn stop(mut self) {
+    /// The app's files (its SQLite store among them) stay until the `TestApp` is dropped.
+    pub async fn stop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }

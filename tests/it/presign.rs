@@ -380,7 +380,7 @@ async fn per_bucket_overrides_pick_the_buckets_region() {
 
 #[tokio::test]
 async fn graceful_stop_keeps_every_answered_row() {
-    let app = TestApp::start().await;
+    let mut app = TestApp::start().await;
     let token = app.token("alice");
     let mut ids = Vec::new();
     for i in 0..20 {

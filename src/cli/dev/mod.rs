@@ -44,9 +44,13 @@ pub struct DevArgs {
 pub async fn run(config_file: Option<PathBuf>, args: DevArgs) -> Result<(), CliError> {
     let mut config = Config::load(config_file.as_deref())?;
     for (key, address) in [
-        ("server.bind", config.server.bind),
-        ("--s3-bind", args.s3_bind),
-    ] {
+        ("server.bind", Some(config.server.bind)),
+        ("server.metrics_bind", config.server.metrics_bind),
+        ("--s3-bind", Some(args.s3_bind)),
+    ]
+    .into_iter()
+    .filter_map(|(key, address)| Some((key, address?)))
+    {
         if !address.ip().is_loopback() {
             return Err(ConfigError::Invalid {
                 key: key.into(),
