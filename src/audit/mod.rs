@@ -80,7 +80,8 @@ pub struct AuditEvent {
     /// The client's address (the TCP peer, or `X-Forwarded-For` from a trusted proxy).
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
-    /// `s3:GetObject`, `s3:PutObject` or `presign:QueryAudit`.
+    /// The policy action (`s3:GetObject`, `presign:QueryAudit`, …), or the endpoint
+    /// (`POST /presign`) for a request refused before its action was known.
     pub action: String,
     pub bucket: Option<String>,
     pub key: Option<String>,
