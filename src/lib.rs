@@ -14,15 +14,15 @@ pub mod cli;
 /// The typed configuration tree and its loading.
 pub mod config;
 /// `ApiError` and problem+json.
-pub mod error;
+pub(crate) mod error;
 /// Routes, middleware, handlers.
 pub mod http;
 /// The issuance pipeline: caller, decision, signing, and release only through a committed
 /// audit row.
-pub mod issuance;
+pub(crate) mod issuance;
 /// The IAM-style policy language: parse, compile, evaluate (pure).
 pub mod policy;
 /// Presigning with aws-sdk-s3, names, true expiry.
 pub mod presign;
 /// Logging setup.
-pub mod telemetry;
+pub(crate) mod telemetry;

@@ -3,7 +3,7 @@
 //! requests finish and flushes the audit writer before returning.
 
 mod background;
-pub mod policy_reload;
+pub(crate) mod policy_reload;
 
 use std::path::Path;
 use std::sync::Arc;

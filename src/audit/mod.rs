@@ -27,9 +27,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use filters::{AuditFilters, DEFAULT_PAGE, InvalidFilter};
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub(crate) use filters::{AuditFilters, InvalidFilter};
+use postgres::PostgresStore;
+use sqlite::SqliteStore;
 pub use writer::{AuditWriter, Committed, Pending, WriterSettings};
 
 /// Whether a URL was issued.

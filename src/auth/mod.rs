@@ -21,9 +21,8 @@ use jsonwebtoken::{EncodingKey, Header};
 use serde_json::{Map, Value};
 use tokio::task::AbortHandle;
 
-pub use jwks::{FETCH_TIMEOUT, MAX_DOCUMENT_BYTES, fetch_url_allowed};
-pub use keys::MAX_JWKS_KEYS;
-pub use token::MAX_TOKEN_BYTES;
+pub(crate) use jwks::fetch_url_allowed;
+pub(crate) use token::MAX_TOKEN_BYTES;
 
 use crate::config::{ConfigError, IssuerConfig};
 use issuer::{Issuer, Keys};

@@ -4,7 +4,7 @@ mod audit;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod error;
-pub mod policy;
+mod policy;
 
 pub use error::CliError;
 

@@ -29,8 +29,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-pub use extract::{AppJson, BatchJson};
-pub use presign::{PresignBody, PresignResponse};
+pub(crate) use extract::{AppJson, BatchJson};
+
 pub use server::{ConnectionLimits, serve};
 
 use crate::audit::{AuditStore, AuditWriter};

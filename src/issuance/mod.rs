@@ -204,11 +204,6 @@ pub fn decide(
 }
 
 impl Authorized {
-    /// The audit id the signed URL will carry.
-    pub fn audit_id(&self) -> Uuid {
-        self.draft.id
-    }
-
     /// Signs `request` (whose `audit_id` is this row's id) and completes the row. A
     /// failure to sign (credentials unavailable) is a refusal with its own row.
     pub async fn sign(

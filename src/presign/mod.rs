@@ -16,8 +16,8 @@ use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub use credentials::TrackedCredentials;
-pub use names::{BucketName, MAX_KEY_BYTES, ObjectKey};
+use credentials::TrackedCredentials;
+pub use names::{BucketName, ObjectKey};
 
 use crate::audit::{Committed, IssuedUrl, signature_fingerprint};
 use crate::config::S3Config;
