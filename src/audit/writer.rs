@@ -1,7 +1,11 @@
 //! The group-commit writer: requests enqueue their row and await the commit of the batch
 //! that carries it. While batches commit (as many at once as the store allows), the next
 //! fills, so throughput comes from batching and no request waits on a timer. A full queue
-//! or a failed batch fails its waiters, who answer 503 and issue nothing.
+//! fails its request at once, who answers 503 and issues nothing.
+//!
+//! One caller's row must never fail another's: every row is made storable before it is
+//! queued ([`AuditEvent::sanitized`]), and should a batch still fail, its rows are tried
+//! one by one, so only a row that fails on its own fails its waiter.
 //!
 //! A committed batch is answered only after [`AuditStore::sync`] has made it durable. The
 //! sync runs in its own task, once for every batch committed since the last one, so that
@@ -70,9 +74,11 @@ impl AuditWriter {
         (writer, task)
     }
 
-    /// Enqueues `event` and returns once it is committed. An error means it may not be.
+    /// Enqueues `event`, made storable first ([`AuditEvent::sanitized`]: NUL replaced,
+    /// lengths bounded), and returns once it is committed. An error means it may not be.
     pub async fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
         let (committed, outcome) = oneshot::channel();
+        let event = event.sanitized();
         self.queue
             .try_send(Pending { event, committed })
             .map_err(|error| match error {
@@ -130,12 +136,43 @@ async fn commit(
         .map(|pending| (pending.event, pending.committed))
         .unzip();
     let started = Instant::now();
-    match store.insert_batch(&events).await {
+    let waiters = match store.insert_batch(&events).await {
+        Ok(()) => waiters,
+        Err(error) if events.len() == 1 => {
+            return fail(waiters, Arc::new(error), "audit row failed");
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, source = ?std::error::Error::source(&error), rows = events.len(), "audit batch failed; retrying its rows one by one");
+            one_by_one(&*store, &events, waiters).await
+        }
+    };
+    if !waiters.is_empty() {
         // The sync task outlives every commit task; should it be gone, the dropped
         // waiters answer 503.
-        Ok(()) => drop(to_sync.send(Committed { started, waiters })),
-        Err(error) => fail(waiters, Arc::new(error), "audit batch failed"),
+        drop(to_sync.send(Committed { started, waiters }));
     }
+}
+
+/// Inserts each row on its own after its batch failed; fails the waiters of the rows that
+/// fail again and returns those of the rows that committed. A row whose waiter has given
+/// up (timed out, so its request answered 503 and issued nothing) is skipped: that bounds
+/// the retries by the commit timeout when the store itself is down.
+async fn one_by_one(
+    store: &dyn AuditStore,
+    events: &[AuditEvent],
+    waiters: Vec<Waiter>,
+) -> Vec<Waiter> {
+    let mut committed = Vec::with_capacity(waiters.len());
+    for (event, waiter) in events.iter().zip(waiters) {
+        if waiter.is_closed() {
+            continue;
+        }
+        match store.insert_batch(std::slice::from_ref(event)).await {
+            Ok(()) => committed.push(waiter),
+            Err(error) => fail(vec![waiter], Arc::new(error), "audit row failed"),
+        }
+    }
+    committed
 }
 
 /// Makes committed batches durable, all those waiting at once, and answers their waiters.
@@ -193,6 +230,10 @@ mod tests {
         sync_permits: Semaphore,
         fail_sync: AtomicBool,
         fail_insert: AtomicBool,
+        /// A batch holding a row with this subject fails as a whole, as PostgreSQL fails a
+        /// multi-row INSERT with one bad value.
+        refused_subject: Mutex<Option<String>>,
+        inserts: AtomicUsize,
     }
 
     impl Default for ScriptedStore {
@@ -203,6 +244,8 @@ mod tests {
                 sync_permits: Semaphore::new(0),
                 fail_sync: AtomicBool::default(),
                 fail_insert: AtomicBool::default(),
+                refused_subject: Mutex::default(),
+                inserts: AtomicUsize::default(),
             }
         }
     }
@@ -213,8 +256,13 @@ mod tests {
             Ok(())
         }
         async fn insert_batch(&self, events: &[AuditEvent]) -> Result<(), AuditError> {
+            self.inserts.fetch_add(1, Ordering::SeqCst);
             if self.fail_insert.load(Ordering::SeqCst) {
                 return Err(AuditError::Corrupt("insert refused".into()));
+            }
+            let refused = self.refused_subject.lock().unwrap().clone();
+            if events.iter().any(|e| Some(&e.subject) == refused.as_ref()) {
+                return Err(AuditError::Corrupt("row refused".into()));
             }
             let mut rows = self.rows.lock().unwrap();
             rows.extend(events.iter().map(|event| event.id));
@@ -284,6 +332,72 @@ mod tests {
             recorded.await.unwrap().unwrap();
         }
         assert_eq!(store.syncs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_bad_row_fails_only_its_own_waiter_and_the_others_still_wait_for_sync() {
+        let store = Arc::new(ScriptedStore::default());
+        *store.refused_subject.lock().unwrap() = Some("mallory".into());
+        let mut batch = Vec::new();
+        let mut outcomes = Vec::new();
+        for n in 0..11 {
+            let mut event = sample_event();
+            if n == 5 {
+                event.subject = "mallory".into();
+            }
+            let (committed, outcome) = oneshot::channel();
+            batch.push(Pending { event, committed });
+            outcomes.push(outcome);
+        }
+        let (to_sync, mut committed) = mpsc::unbounded_channel();
+        commit(store.clone(), batch, to_sync).await;
+
+        assert_eq!(
+            store.inserts.load(Ordering::SeqCst),
+            1 + 11,
+            "the batch, then each row alone"
+        );
+        assert_eq!(store.rows.lock().unwrap().len(), 10);
+        let bad = outcomes.remove(5).try_recv().unwrap().unwrap_err();
+        assert!(bad.to_string().contains("row refused"), "{bad:?}");
+        // The others are handed to the sync task, not answered yet.
+        let to_answer = committed
+            .try_recv()
+            .expect("the good rows await their sync");
+        assert_eq!(to_answer.waiters.len(), 10);
+        for outcome in &mut outcomes {
+            assert!(outcome.try_recv().is_err(), "answered before the sync");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_row_in_a_running_writer_fails_alone() {
+        let store = Arc::new(ScriptedStore::default());
+        *store.refused_subject.lock().unwrap() = Some("mallory".into());
+        store.sync_permits.add_permits(100);
+        let writer = start(&store);
+        let good: Vec<_> = (0..20).map(|_| record_in_background(&writer)).collect();
+        let mut event = sample_event();
+        event.subject = "mallory".into();
+        assert!(writer.record(event).await.is_err());
+        for recorded in good {
+            recorded.await.unwrap().expect("a good row commits");
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_are_sanitized_before_they_are_queued() {
+        let store = Arc::new(ScriptedStore::default());
+        // A store that refuses NUL, as PostgreSQL does.
+        *store.refused_subject.lock().unwrap() = Some("a\0b".into());
+        store.sync_permits.add_permits(1);
+        let writer = start(&store);
+        let mut event = sample_event();
+        event.subject = "a\0b".into();
+        writer
+            .record(event)
+            .await
+            .expect("NUL never reaches the store");
     }
 
     #[tokio::test]
