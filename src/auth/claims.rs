@@ -13,6 +13,8 @@ pub(crate) struct Rules<'a> {
     pub audiences: &'a [String],
     /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
     pub leeway: u64,
+    /// Longest `exp - iat` accepted, in seconds; when set, `iat` is required.
+    pub max_lifetime: Option<u64>,
     /// Now, in seconds since the Unix epoch.
     pub now: u64,
 }
@@ -51,6 +53,12 @@ pub(crate) fn validate(
     }
     if iat.is_some_and(|iat| iat > now + leeway) {
         return Err(AuthError::IssuedInFuture);
+    }
+    if let Some(max) = rules.max_lifetime {
+        let iat = iat.ok_or(AuthError::MissingClaim("iat"))?;
+        if exp - iat > max as f64 {
+            return Err(AuthError::LifetimeTooLong);
+        }
     }
 
     let audience_ok = match claims.get("aud") {
@@ -100,6 +108,7 @@ mod tests {
             issuer: "https://idp.example.com",
             audiences: &audiences,
             leeway: 30,
+            max_lifetime: None,
             now: NOW,
         };
         validate(claims.as_object().unwrap(), &rules)

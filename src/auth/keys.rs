@@ -43,12 +43,15 @@ pub(crate) struct KeySet {
 /// The outcome of looking a token's `kid` and `alg` up.
 #[derive(Debug)]
 pub(crate) enum Lookup<'a> {
-    /// Keys to try, in order (one, unless the token names no kid).
+    /// Keys to try, in order.
     Found(Vec<&'a VerifyKey>),
     /// The set has no key at all (not fetched yet).
     Empty,
     /// No key has the token's `kid`: perhaps the IdP rotated.
     UnknownKid,
+    /// The token names no `kid`, but the set holds several keys (OIDC Core §10.1: the
+    /// `kid` must then be given), so no key is tried.
+    KidRequired,
     /// Keys exist (with that kid), but none may verify this `alg`.
     AlgorithmMismatch,
 }
@@ -94,7 +97,8 @@ impl KeySet {
                 }
                 named
             }
-            // Without a kid every key is a candidate; the `alg` narrows them.
+            None if !self.ignore_kid && self.keys.len() > 1 => return Lookup::KidRequired,
+            // One key (or configured keys, which answer any kid): the `alg` still decides.
             _ => self.keys.iter().collect(),
         };
         let usable: Vec<&VerifyKey> = named
@@ -421,8 +425,11 @@ mod tests {
             set.lookup(Some("zz"), Algorithm::RS256),
             Lookup::UnknownKid
         ));
-        // No kid: the alg picks the candidates.
-        assert!(matches!(set.lookup(None, Algorithm::ES256), Lookup::Found(k) if k.len() == 1));
+        // No kid while the set holds several keys: refused, no key is tried (OIDC Core 10.1).
+        assert!(matches!(
+            set.lookup(None, Algorithm::ES256),
+            Lookup::KidRequired
+        ));
         assert!(matches!(
             KeySet::default().lookup(Some("r1"), Algorithm::RS256),
             Lookup::Empty
