@@ -123,8 +123,14 @@ fn hmac_output_bytes(algorithm: Algorithm) -> usize {
     }
 }
 
+/// The placeholder shipped in `deploy/jwt-secret.example`: anyone can read it, so it can
+/// sign anyone's token. A secret equal to it, or carrying its `change-me` marker, is refused.
+const PLACEHOLDER_SECRET: &str = include_str!("../../deploy/jwt-secret.example");
+const PLACEHOLDER_MARKER: &str = "change-me";
+
 /// The HMAC secret of an issuer, from `secret` or `secret_file`, checked long enough for
-/// every algorithm it signs. `None` for issuers with another key source.
+/// every algorithm it signs and not the shipped placeholder. `None` for issuers with
+/// another key source.
 pub(crate) fn hmac_secret(
     source: KeySource<'_>,
     algorithms: &[Algorithm],
@@ -146,7 +152,16 @@ pub(crate) fn hmac_secret(
         .map(|a| hmac_output_bytes(*a))
         .max()
         .unwrap_or(32);
-    if secret.expose().len() < needed {
+    let text = secret.expose();
+    if text == PLACEHOLDER_SECRET.trim() || text.to_ascii_lowercase().contains(PLACEHOLDER_MARKER) {
+        return Err(ConfigError::Invalid {
+            key: format!("{key_name}.{field}"),
+            reason: "is the placeholder from deploy/jwt-secret.example; make a secret with \
+                     `openssl rand -base64 48`"
+                .into(),
+        });
+    }
+    if text.len() < needed {
         return Err(ConfigError::Invalid {
             key: format!("{key_name}.{field}"),
             reason: format!("must be at least {needed} bytes for {algorithms:?}"),
