@@ -28,7 +28,7 @@ impl AuditEvent {
         ] {
             safe_text(text, max);
         }
-        for (text, max) in [
+        safe_optional_texts([
             (&mut self.reason, MAX_TEXT_BYTES),
             (&mut self.client_ip, MAX_TEXT_BYTES),
             (&mut self.user_agent, MAX_TEXT_BYTES),
@@ -36,11 +36,7 @@ impl AuditEvent {
             (&mut self.key, MAX_INDEXED_BYTES),
             (&mut self.statement, MAX_TEXT_BYTES),
             (&mut self.signature_sha256, MAX_INDEXED_BYTES),
-        ] {
-            if let Some(text) = text {
-                safe_text(text, max);
-            }
-        }
+        ]);
         safe_json(&mut self.request);
         self
     }
@@ -50,18 +46,23 @@ impl AuditQuery {
     /// This query with its text filters made safe as rows are, so that a filter finds the
     /// rows whose text was made safe, and a NUL never reaches PostgreSQL.
     pub(crate) fn sanitized(mut self) -> Self {
-        for (filter, max) in [
+        safe_optional_texts([
             (&mut self.subject, MAX_INDEXED_BYTES),
             (&mut self.issuer, MAX_TEXT_BYTES),
             (&mut self.bucket, MAX_INDEXED_BYTES),
             (&mut self.key_prefix, MAX_INDEXED_BYTES),
             (&mut self.action, MAX_TEXT_BYTES),
-        ] {
-            if let Some(text) = filter {
-                safe_text(text, max);
-            }
-        }
+        ]);
         self
+    }
+}
+
+/// Each text present, made safe under its bound.
+fn safe_optional_texts<const N: usize>(texts: [(&mut Option<String>, usize); N]) {
+    for (text, max) in texts {
+        if let Some(text) = text {
+            safe_text(text, max);
+        }
     }
 }
 
