@@ -150,6 +150,37 @@ mod tests {
     }
 
     #[test]
+    fn max_lifetime_bounds_exp_minus_iat_and_requires_iat() {
+        let audiences = ["presignd".to_owned()];
+        let rules = Rules {
+            issuer: "https://idp.example.com",
+            audiences: &audiences,
+            leeway: 30,
+            max_lifetime: Some(600),
+            now: NOW,
+        };
+        let check =
+            |claims: Value| validate(claims.as_object().unwrap(), &rules).map_err(|e| e.reason());
+        let claims = |iat: Option<u64>, exp: u64| {
+            let mut claims = with("exp", json!(exp));
+            if let Some(iat) = iat {
+                claims["iat"] = json!(iat);
+            }
+            claims
+        };
+        assert!(check(claims(Some(NOW), NOW + 600)).is_ok());
+        assert_eq!(
+            check(claims(Some(NOW), NOW + 601)),
+            Err("lifetime_too_long")
+        );
+        assert_eq!(
+            check(claims(Some(NOW - 1000), NOW + 1)),
+            Err("lifetime_too_long")
+        );
+        assert_eq!(check(claims(None, NOW + 60)), Err("missing_claim"));
+    }
+
+    #[test]
     fn refuses_invalid_claims() {
         let cases = [
             ("no exp", without("exp"), "missing_claim"),

@@ -315,6 +315,33 @@ mod tests {
     }
 
     #[test]
+    fn typ_is_absent_jwt_or_an_access_token() {
+        for typ in [
+            "JWT",
+            "jwt",
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/JWT",
+        ] {
+            let header = format!(r#"{{"alg":"HS256","typ":"{typ}"}}"#);
+            assert!(parse(&token(&header, PAYLOAD, "c2ln")).is_ok(), "{typ}");
+        }
+        for typ in [
+            r#""JWE""#,
+            r#""secevent+jwt""#,
+            r#""""#,
+            r#""application/""#,
+            "5",
+            "null",
+        ] {
+            let header = format!(r#"{{"alg":"HS256","typ":{typ}}}"#);
+            let error = parse(&token(&header, PAYLOAD, "c2ln")).unwrap_err();
+            assert_eq!(error.reason(), "unsupported_typ", "{typ}");
+        }
+    }
+
+    #[test]
     fn never_reads_key_carrying_headers() {
         // jku/x5u/jwk/x5c parse (they are legal JWS headers) but UnverifiedToken has no
         // field for them: nothing downstream can use them.
