@@ -4,8 +4,9 @@
 //! fails its request at once, who answers 503 and issues nothing.
 //!
 //! One caller's row must never fail another's: every row is made storable before it is
-//! queued ([`AuditEvent::sanitized`]), and should a batch still fail, its rows are tried
-//! one by one, so only a row that fails on its own fails its waiter.
+//! queued ([`AuditEvent::sanitized`]), and should the database still refuse a batch, its
+//! rows are tried one by one, so only a row that fails on its own fails its waiter. A store
+//! that is down fails the whole batch at once, without being asked again for each row.
 //!
 //! A committed batch is answered only after [`AuditStore::sync`] has made it durable. The
 //! sync runs in its own task, once for every batch committed since the last one, so that
@@ -138,8 +139,10 @@ async fn commit(
     let started = Instant::now();
     let waiters = match store.insert_batch(&events).await {
         Ok(()) => waiters,
-        Err(error) if events.len() == 1 => {
-            return fail(waiters, Arc::new(error), "audit row failed");
+        // Rows tried alone can fare better only when the database refused the statement;
+        // an unreachable one would just be asked again for each row.
+        Err(error) if events.len() == 1 || !refused_statement(&error) => {
+            return fail(waiters, Arc::new(error), "audit batch failed");
         }
         Err(error) => {
             tracing::warn!(error = %error, source = ?std::error::Error::source(&error), rows = events.len(), "audit batch failed; retrying its rows one by one");
@@ -163,16 +166,36 @@ async fn one_by_one(
     waiters: Vec<Waiter>,
 ) -> Vec<Waiter> {
     let mut committed = Vec::with_capacity(waiters.len());
-    for (event, waiter) in events.iter().zip(waiters) {
+    let mut rows = events.iter().zip(waiters);
+    while let Some((event, waiter)) = rows.next() {
         if waiter.is_closed() {
             continue;
         }
         match store.insert_batch(std::slice::from_ref(event)).await {
             Ok(()) => committed.push(waiter),
-            Err(error) => fail(vec![waiter], Arc::new(error), "audit row failed"),
+            Err(error) if refused_statement(&error) => {
+                fail(vec![waiter], Arc::new(error), "audit row failed");
+            }
+            // The store itself failed: every row left fails with it.
+            Err(error) => {
+                let left = std::iter::once(waiter)
+                    .chain(rows.map(|(_, w)| w))
+                    .collect();
+                fail(left, Arc::new(error), "audit batch failed");
+                break;
+            }
         }
     }
     committed
+}
+
+/// Whether the database (or the driver, encoding a value) refused the statement itself,
+/// as PostgreSQL refuses a NUL in text, rather than being unreachable or timing out.
+fn refused_statement(error: &AuditError) -> bool {
+    matches!(
+        error,
+        AuditError::Database(sqlx::Error::Database(_) | sqlx::Error::Encode(_))
+    )
 }
 
 /// Makes committed batches durable, all those waiting at once, and answers their waiters.
@@ -262,7 +285,7 @@ mod tests {
             }
             let refused = self.refused_subject.lock().unwrap().clone();
             if events.iter().any(|e| Some(&e.subject) == refused.as_ref()) {
-                return Err(AuditError::Corrupt("row refused".into()));
+                return Err(sqlx::Error::Encode("row refused".into()).into());
             }
             let mut rows = self.rows.lock().unwrap();
             rows.extend(events.iter().map(|event| event.id));
@@ -359,7 +382,10 @@ mod tests {
         );
         assert_eq!(store.rows.lock().unwrap().len(), 10);
         let bad = outcomes.remove(5).try_recv().unwrap().unwrap_err();
-        assert!(bad.to_string().contains("row refused"), "{bad:?}");
+        assert!(
+            matches!(&*bad, AuditError::Database(sqlx::Error::Encode(e)) if e.to_string() == "row refused"),
+            "{bad:?}"
+        );
         // The others are handed to the sync task, not answered yet.
         let to_answer = committed
             .try_recv()
@@ -368,6 +394,26 @@ mod tests {
         for outcome in &mut outcomes {
             assert!(outcome.try_recv().is_err(), "answered before the sync");
         }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_down_is_not_asked_again_for_each_row() {
+        let store = Arc::new(ScriptedStore::default());
+        store.fail_insert.store(true, Ordering::SeqCst);
+        let (batch, outcomes): (Vec<_>, Vec<_>) = (0..3)
+            .map(|_| {
+                let (committed, outcome) = oneshot::channel();
+                let event = sample_event();
+                (Pending { event, committed }, outcome)
+            })
+            .unzip();
+        let (to_sync, mut committed) = mpsc::unbounded_channel();
+        commit(store.clone(), batch, to_sync).await;
+        assert_eq!(store.inserts.load(Ordering::SeqCst), 1);
+        for mut outcome in outcomes {
+            assert!(outcome.try_recv().unwrap().is_err());
+        }
+        assert!(committed.try_recv().is_err(), "nothing to sync");
     }
 
     #[tokio::test]
