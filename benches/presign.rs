@@ -15,7 +15,8 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use criterion::{Criterion, criterion_group, criterion_main};
 use presignd::config::S3Config;
 use presignd::presign::{
-    BucketName, GetOptions, ObjectKey, Operation, PresignRequest, Presigner, PutOptions,
+    BucketName, ContentType, GetOptions, ObjectKey, Operation, PresignRequest, Presigner,
+    PutOptions,
 };
 use uuid::Uuid;
 
@@ -66,11 +67,11 @@ fn presign(c: &mut Criterion) {
         .unwrap();
     let presigner = presigner();
     let get = request(Operation::Get(GetOptions {
-        response_content_type: Some("image/jpeg".into()),
+        response_content_type: Some(ContentType::parse("image/jpeg").unwrap()),
         ..GetOptions::default()
     }));
     let put = request(Operation::Put(PutOptions {
-        content_type: Some("image/jpeg".into()),
+        content_type: Some(ContentType::parse("image/jpeg").unwrap()),
         content_length: Some(1_048_576),
         ..PutOptions::default()
     }));

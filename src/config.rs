@@ -127,6 +127,9 @@ pub struct IssuerConfig {
     /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds (at most 600).
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+    /// When set, a token whose `exp - iat` exceeds this many seconds, or that has no
+    /// `iat`, is refused: an IdP's short-lived tokens cannot be swapped for long-lived ones.
+    pub max_token_lifetime_seconds: Option<u64>,
 }
 
 /// Where an issuer's verification keys come from.
@@ -443,6 +446,7 @@ impl IssuerConfig {
             jwks_refresh_seconds: None,
             jwks_min_refresh_seconds: None,
             leeway_seconds: default_leeway(),
+            max_token_lifetime_seconds: None,
         }
     }
 
@@ -503,6 +507,12 @@ impl IssuerConfig {
             return Err(ConfigError::invalid(
                 format!("{key}.leeway_seconds"),
                 format!("must be at most {MAX_LEEWAY_SECONDS}"),
+            ));
+        }
+        if self.max_token_lifetime_seconds == Some(0) {
+            return Err(ConfigError::invalid(
+                format!("{key}.max_token_lifetime_seconds"),
+                "must be at least 1",
             ));
         }
         let algorithms = self.allowed_algorithms();

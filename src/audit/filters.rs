@@ -107,6 +107,7 @@ fn time(
 
 impl AuditFilters {
     /// Validates every filter. The signature is hashed here: only its fingerprint goes on.
+    /// Text filters are made safe as audit rows are (NUL → U+FFFD, lengths bounded).
     pub fn to_query(&self) -> Result<AuditQuery, InvalidFilter> {
         let outcome = match self.outcome.as_deref() {
             None => None,
@@ -149,7 +150,8 @@ impl AuditFilters {
                 .map(|s| signature_fingerprint(&s)),
             limit,
             cursor,
-        })
+        }
+        .sanitized())
     }
 }
 

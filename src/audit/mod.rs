@@ -14,6 +14,7 @@ macro_rules! insert_columns {
 
 mod filters;
 mod postgres;
+mod sanitize;
 mod sqlite;
 mod writer;
 

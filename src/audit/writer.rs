@@ -1,7 +1,12 @@
 //! The group-commit writer: requests enqueue their row and await the commit of the batch
 //! that carries it. While batches commit (as many at once as the store allows), the next
 //! fills, so throughput comes from batching and no request waits on a timer. A full queue
-//! or a failed batch fails its waiters, who answer 503 and issue nothing.
+//! fails its request at once, who answers 503 and issues nothing.
+//!
+//! One caller's row must never fail another's: every row is made storable before it is
+//! queued ([`AuditEvent::sanitized`]), and should the database still refuse a batch, its
+//! rows are tried one by one, so only a row that fails on its own fails its waiter. A store
+//! that is down fails the whole batch at once, without being asked again for each row.
 //!
 //! A committed batch is answered only after [`AuditStore::sync`] has made it durable. The
 //! sync runs in its own task, once for every batch committed since the last one, so that
@@ -135,9 +140,11 @@ impl AuditWriter {
         Ok(values.into_iter().map(Committed).collect())
     }
 
-    /// Enqueues `rows` and returns once they are committed. An error means they may not be.
+    /// Enqueues `rows`, each made storable first ([`AuditEvent::sanitized`]: NUL replaced,
+    /// lengths bounded), and returns once they are committed. An error means they may not be.
     async fn write(&self, rows: Vec<AuditEvent>) -> Result<(), AuditError> {
         let (committed, outcome) = oneshot::channel();
+        let rows = rows.into_iter().map(AuditEvent::sanitized).collect();
         self.queue
             .try_send(Queued { rows, committed })
             .map_err(|error| match error {
@@ -189,20 +196,78 @@ async fn commit(
     batch: Vec<Queued>,
     to_sync: mpsc::UnboundedSender<Written>,
 ) {
+    // One request's rows are contiguous in `events`: `requests` holds how many, in order.
     let mut events = Vec::with_capacity(batch.len());
-    let mut waiters = Vec::with_capacity(batch.len());
+    let mut requests = Vec::with_capacity(batch.len());
     for queued in batch {
+        requests.push((queued.rows.len(), queued.committed));
         events.extend(queued.rows);
-        waiters.push(queued.committed);
     }
     metrics::histogram!(telemetry::AUDIT_BATCH_ROWS).record(events.len() as f64);
     let started = Instant::now();
-    match store.insert_batch(&events).await {
+    let waiters = match store.insert_batch(&events).await {
+        Ok(()) => requests.into_iter().map(|(_, waiter)| waiter).collect(),
+        // Requests tried alone can fare better only when the database refused the
+        // statement; an unreachable one would just be asked again for each of them.
+        Err(error) if requests.len() == 1 || !refused_statement(&error) => {
+            let waiters = requests.into_iter().map(|(_, waiter)| waiter).collect();
+            return fail(waiters, Arc::new(error), "audit batch failed");
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, source = ?std::error::Error::source(&error), rows = events.len(), "audit batch failed; retrying each request's rows on their own");
+            one_by_one(&*store, &events, requests).await
+        }
+    };
+    if !waiters.is_empty() {
         // The sync task outlives every commit task; should it be gone, the dropped
         // waiters answer 503.
-        Ok(()) => drop(to_sync.send(Written { started, waiters })),
-        Err(error) => fail(waiters, Arc::new(error), "audit batch failed"),
+        drop(to_sync.send(Written { started, waiters }));
     }
+}
+
+/// Inserts each request's rows on their own after their batch failed; fails the waiters
+/// whose rows fail again and returns those whose rows committed. A request whose waiter
+/// has given up (timed out, so it answered 503 and issued nothing) is skipped: that bounds
+/// the retries by the commit timeout when the store itself is down.
+async fn one_by_one(
+    store: &dyn AuditStore,
+    events: &[AuditEvent],
+    requests: Vec<(usize, Waiter)>,
+) -> Vec<Waiter> {
+    let mut committed = Vec::with_capacity(requests.len());
+    let mut start = 0;
+    let mut requests = requests.into_iter();
+    while let Some((count, waiter)) = requests.next() {
+        let rows = &events[start..start + count];
+        start += count;
+        if waiter.is_closed() {
+            continue;
+        }
+        match store.insert_batch(rows).await {
+            Ok(()) => committed.push(waiter),
+            Err(error) if refused_statement(&error) => {
+                fail(vec![waiter], Arc::new(error), "audit row failed");
+            }
+            // The store itself failed: every request left fails with it.
+            Err(error) => {
+                let left = std::iter::once(waiter)
+                    .chain(requests.map(|(_, waiter)| waiter))
+                    .collect();
+                fail(left, Arc::new(error), "audit batch failed");
+                break;
+            }
+        }
+    }
+    committed
+}
+
+/// Whether the database (or the driver, encoding a value) refused the statement itself,
+/// as PostgreSQL refuses a NUL in text, rather than being unreachable or timing out.
+fn refused_statement(error: &AuditError) -> bool {
+    matches!(
+        error,
+        AuditError::Database(sqlx::Error::Database(_) | sqlx::Error::Encode(_))
+    )
 }
 
 /// Makes committed batches durable, all those waiting at once, and answers their waiters.
@@ -260,6 +325,10 @@ mod tests {
         sync_permits: Semaphore,
         fail_sync: AtomicBool,
         fail_insert: AtomicBool,
+        /// A batch holding a row with this subject fails as a whole, as PostgreSQL fails a
+        /// multi-row INSERT with one bad value.
+        refused_subject: Mutex<Option<String>>,
+        inserts: AtomicUsize,
     }
 
     impl Default for ScriptedStore {
@@ -270,6 +339,8 @@ mod tests {
                 sync_permits: Semaphore::new(0),
                 fail_sync: AtomicBool::default(),
                 fail_insert: AtomicBool::default(),
+                refused_subject: Mutex::default(),
+                inserts: AtomicUsize::default(),
             }
         }
     }
@@ -280,8 +351,13 @@ mod tests {
             Ok(())
         }
         async fn insert_batch(&self, events: &[AuditEvent]) -> Result<(), AuditError> {
+            self.inserts.fetch_add(1, Ordering::SeqCst);
             if self.fail_insert.load(Ordering::SeqCst) {
                 return Err(AuditError::Corrupt("insert refused".into()));
+            }
+            let refused = self.refused_subject.lock().unwrap().clone();
+            if events.iter().any(|e| Some(&e.subject) == refused.as_ref()) {
+                return Err(sqlx::Error::Encode("row refused".into()).into());
             }
             let mut rows = self.rows.lock().unwrap();
             rows.extend(events.iter().map(|event| event.id));
@@ -358,6 +434,104 @@ mod tests {
             recorded.await.unwrap().unwrap();
         }
         assert_eq!(store.syncs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_bad_row_fails_only_its_own_waiter_and_the_others_still_wait_for_sync() {
+        let store = Arc::new(ScriptedStore::default());
+        *store.refused_subject.lock().unwrap() = Some("mallory".into());
+        let mut batch = Vec::new();
+        let mut outcomes = Vec::new();
+        for n in 0..11 {
+            let mut event = sample_event();
+            if n == 5 {
+                event.subject = "mallory".into();
+            }
+            let (committed, outcome) = oneshot::channel();
+            batch.push(Queued {
+                rows: vec![event],
+                committed,
+            });
+            outcomes.push(outcome);
+        }
+        let (to_sync, mut committed) = mpsc::unbounded_channel();
+        commit(store.clone(), batch, to_sync).await;
+
+        assert_eq!(
+            store.inserts.load(Ordering::SeqCst),
+            1 + 11,
+            "the batch, then each row alone"
+        );
+        assert_eq!(store.rows.lock().unwrap().len(), 10);
+        let bad = outcomes.remove(5).try_recv().unwrap().unwrap_err();
+        assert!(
+            matches!(&*bad, AuditError::Database(sqlx::Error::Encode(e)) if e.to_string() == "row refused"),
+            "{bad:?}"
+        );
+        // The others are handed to the sync task, not answered yet.
+        let to_answer = committed
+            .try_recv()
+            .expect("the good rows await their sync");
+        assert_eq!(to_answer.waiters.len(), 10);
+        for outcome in &mut outcomes {
+            assert!(outcome.try_recv().is_err(), "answered before the sync");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_is_down_is_not_asked_again_for_each_row() {
+        let store = Arc::new(ScriptedStore::default());
+        store.fail_insert.store(true, Ordering::SeqCst);
+        let (batch, outcomes): (Vec<_>, Vec<_>) = (0..3)
+            .map(|_| {
+                let (committed, outcome) = oneshot::channel();
+                let event = sample_event();
+                (
+                    Queued {
+                        rows: vec![event],
+                        committed,
+                    },
+                    outcome,
+                )
+            })
+            .unzip();
+        let (to_sync, mut committed) = mpsc::unbounded_channel();
+        commit(store.clone(), batch, to_sync).await;
+        assert_eq!(store.inserts.load(Ordering::SeqCst), 1);
+        for mut outcome in outcomes {
+            assert!(outcome.try_recv().unwrap().is_err());
+        }
+        assert!(committed.try_recv().is_err(), "nothing to sync");
+    }
+
+    #[tokio::test]
+    async fn a_bad_row_in_a_running_writer_fails_alone() {
+        let store = Arc::new(ScriptedStore::default());
+        *store.refused_subject.lock().unwrap() = Some("mallory".into());
+        store.sync_permits.add_permits(100);
+        let writer = start(&store);
+        let good: Vec<_> = (0..20).map(|_| record_in_background(&writer)).collect();
+        let mut event = sample_event();
+        event.subject = "mallory".into();
+        assert!(writer.commit(Pending::new(event, ())).await.is_err());
+        for recorded in good {
+            recorded.await.unwrap().expect("a good row commits");
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_are_sanitized_before_they_are_queued() {
+        let store = Arc::new(ScriptedStore::default());
+        // A store that refuses NUL, as PostgreSQL does.
+        *store.refused_subject.lock().unwrap() = Some("a\0b".into());
+        store.sync_permits.add_permits(1);
+        let writer = start(&store);
+        let mut event = sample_event();
+        event.subject = "a\0b".into();
+        writer
+            .commit(Pending::new(event, ()))
+            .await
+            .expect("NUL never reaches the store");
     }
 
     #[tokio::test]

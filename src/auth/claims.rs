@@ -13,6 +13,8 @@ pub(crate) struct Rules<'a> {
     pub audiences: &'a [String],
     /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
     pub leeway: u64,
+    /// Longest `exp - iat` accepted, in seconds; when set, `iat` is required.
+    pub max_lifetime: Option<u64>,
     /// Now, in seconds since the Unix epoch.
     pub now: u64,
 }
@@ -51,6 +53,12 @@ pub(crate) fn validate(
     }
     if iat.is_some_and(|iat| iat > now + leeway) {
         return Err(AuthError::IssuedInFuture);
+    }
+    if let Some(max) = rules.max_lifetime {
+        let iat = iat.ok_or(AuthError::MissingClaim("iat"))?;
+        if exp - iat > max as f64 {
+            return Err(AuthError::LifetimeTooLong);
+        }
     }
 
     let audience_ok = match claims.get("aud") {
@@ -100,6 +108,7 @@ mod tests {
             issuer: "https://idp.example.com",
             audiences: &audiences,
             leeway: 30,
+            max_lifetime: None,
             now: NOW,
         };
         validate(claims.as_object().unwrap(), &rules)
@@ -138,6 +147,37 @@ mod tests {
         for claims in accepted {
             assert_eq!(check(claims.clone()).unwrap(), "alice", "{claims}");
         }
+    }
+
+    #[test]
+    fn max_lifetime_bounds_exp_minus_iat_and_requires_iat() {
+        let audiences = ["presignd".to_owned()];
+        let rules = Rules {
+            issuer: "https://idp.example.com",
+            audiences: &audiences,
+            leeway: 30,
+            max_lifetime: Some(600),
+            now: NOW,
+        };
+        let check =
+            |claims: Value| validate(claims.as_object().unwrap(), &rules).map_err(|e| e.reason());
+        let claims = |iat: Option<u64>, exp: u64| {
+            let mut claims = with("exp", json!(exp));
+            if let Some(iat) = iat {
+                claims["iat"] = json!(iat);
+            }
+            claims
+        };
+        assert!(check(claims(Some(NOW), NOW + 600)).is_ok());
+        assert_eq!(
+            check(claims(Some(NOW), NOW + 601)),
+            Err("lifetime_too_long")
+        );
+        assert_eq!(
+            check(claims(Some(NOW - 1000), NOW + 1)),
+            Err("lifetime_too_long")
+        );
+        assert_eq!(check(claims(None, NOW + 60)), Err("missing_claim"));
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub(crate) struct Issuer {
     audiences: Vec<String>,
     algorithms: Vec<Algorithm>,
     leeway: u64,
+    /// `max_token_lifetime_seconds`.
+    max_lifetime: Option<u64>,
     pub keys: Keys,
 }
 
@@ -91,6 +93,7 @@ impl Issuer {
             audiences: config.audiences.clone(),
             algorithms,
             leeway: config.leeway_seconds,
+            max_lifetime: config.max_token_lifetime_seconds,
             keys,
         })
     }
@@ -127,6 +130,7 @@ impl Issuer {
             issuer: &self.name,
             audiences: &self.audiences,
             leeway: self.leeway,
+            max_lifetime: self.max_lifetime,
             now: jsonwebtoken::get_current_timestamp(),
         };
         claims::validate(&token.claims, &rules)
@@ -138,6 +142,7 @@ fn check_signature(token: &UnverifiedToken<'_>, keys: &KeySet) -> Result<(), Aut
         Lookup::Found(candidates) => candidates,
         Lookup::Empty => return Err(AuthError::KeysUnavailable),
         Lookup::UnknownKid => return Err(AuthError::UnknownKey),
+        Lookup::KidRequired => return Err(AuthError::KidRequired),
         Lookup::AlgorithmMismatch => return Err(AuthError::AlgorithmNotAllowed),
     };
     for key in candidates {

@@ -43,12 +43,15 @@ pub(crate) struct KeySet {
 /// The outcome of looking a token's `kid` and `alg` up.
 #[derive(Debug)]
 pub(crate) enum Lookup<'a> {
-    /// Keys to try, in order (one, unless the token names no kid).
+    /// Keys to try, in order.
     Found(Vec<&'a VerifyKey>),
     /// The set has no key at all (not fetched yet).
     Empty,
     /// No key has the token's `kid`: perhaps the IdP rotated.
     UnknownKid,
+    /// The token names no `kid`, but the set holds several keys (OIDC Core §10.1: the
+    /// `kid` must then be given), so no key is tried.
+    KidRequired,
     /// Keys exist (with that kid), but none may verify this `alg`.
     AlgorithmMismatch,
 }
@@ -94,7 +97,8 @@ impl KeySet {
                 }
                 named
             }
-            // Without a kid every key is a candidate; the `alg` narrows them.
+            None if !self.ignore_kid && self.keys.len() > 1 => return Lookup::KidRequired,
+            // One key (or configured keys, which answer any kid): the `alg` still decides.
             _ => self.keys.iter().collect(),
         };
         let usable: Vec<&VerifyKey> = named
@@ -119,8 +123,14 @@ fn hmac_output_bytes(algorithm: Algorithm) -> usize {
     }
 }
 
+/// The placeholder shipped in `deploy/jwt-secret.example`: anyone can read it, so it can
+/// sign anyone's token. A secret equal to it, or carrying its `change-me` marker, is refused.
+const PLACEHOLDER_SECRET: &str = include_str!("../../deploy/jwt-secret.example");
+const PLACEHOLDER_MARKER: &str = "change-me";
+
 /// The HMAC secret of an issuer, from `secret` or `secret_file`, checked long enough for
-/// every algorithm it signs. `None` for issuers with another key source.
+/// every algorithm it signs and not the shipped placeholder. `None` for issuers with
+/// another key source.
 pub(crate) fn hmac_secret(
     source: KeySource<'_>,
     algorithms: &[Algorithm],
@@ -142,7 +152,16 @@ pub(crate) fn hmac_secret(
         .map(|a| hmac_output_bytes(*a))
         .max()
         .unwrap_or(32);
-    if secret.expose().len() < needed {
+    let text = secret.expose();
+    if text == PLACEHOLDER_SECRET.trim() || text.to_ascii_lowercase().contains(PLACEHOLDER_MARKER) {
+        return Err(ConfigError::Invalid {
+            key: format!("{key_name}.{field}"),
+            reason: "is the placeholder from deploy/jwt-secret.example; make a secret with \
+                     `openssl rand -base64 48`"
+                .into(),
+        });
+    }
+    if text.len() < needed {
         return Err(ConfigError::Invalid {
             key: format!("{key_name}.{field}"),
             reason: format!("must be at least {needed} bytes for {algorithms:?}"),
@@ -421,8 +440,11 @@ mod tests {
             set.lookup(Some("zz"), Algorithm::RS256),
             Lookup::UnknownKid
         ));
-        // No kid: the alg picks the candidates.
-        assert!(matches!(set.lookup(None, Algorithm::ES256), Lookup::Found(k) if k.len() == 1));
+        // No kid while the set holds several keys: refused, no key is tried (OIDC Core 10.1).
+        assert!(matches!(
+            set.lookup(None, Algorithm::ES256),
+            Lookup::KidRequired
+        ));
         assert!(matches!(
             KeySet::default().lookup(Some("r1"), Algorithm::RS256),
             Lookup::Empty

@@ -46,6 +46,14 @@ pub enum AuthError {
     TooLarge,
     #[error("token is not a compact JWS: {0}")]
     Malformed(&'static str),
+    #[error("more than one Authorization header")]
+    DuplicateAuthorization,
+    #[error("token typ is not JWT or at+jwt")]
+    UnsupportedType,
+    #[error("token names no kid, and its issuer has several keys")]
+    KidRequired,
+    #[error("token lifetime (exp - iat) exceeds the issuer's max_token_lifetime_seconds")]
+    LifetimeTooLong,
     #[error("token alg is not one presignd implements (none is never accepted)")]
     UnsupportedAlgorithm,
     #[error("token header has crit extensions")]
@@ -81,6 +89,10 @@ impl AuthError {
             Self::Missing => "missing",
             Self::TooLarge => "too_large",
             Self::Malformed(_) => "malformed",
+            Self::DuplicateAuthorization => "duplicate_authorization",
+            Self::UnsupportedType => "unsupported_typ",
+            Self::KidRequired => "kid_required",
+            Self::LifetimeTooLong => "lifetime_too_long",
             Self::UnsupportedAlgorithm => "unsupported_alg",
             Self::CriticalExtension => "crit",
             Self::UnknownIssuer => "unknown_issuer",

@@ -544,7 +544,17 @@ fn refuses_weak_or_mismatched_keys_at_startup() {
     let private = pem_issuer("i", "rsa.key", &[Algorithm::RS256]);
     let mut missing = pem_issuer("i", "rsa.pub", &[]);
     missing.public_key_pem = Some("/nonexistent/key.pem".into());
+    let mut placeholder = hs_issuer("i");
+    placeholder.secret = Some(Secret::new(
+        include_str!("../../deploy/jwt-secret.example").trim(),
+    ));
+    let mut marked = hs_issuer("i");
+    marked.secret = Some(Secret::new(
+        "CHANGE-ME-but-long-enough-to-pass-the-length-check",
+    ));
     let cases = [
+        (placeholder, "placeholder from deploy/jwt-secret.example"),
+        (marked, "auth.issuers[0].secret: is the placeholder"),
         (short, "auth.issuers[0].secret"),
         (hs512_short, "auth.issuers[0].secret"),
         (ec_as_rsa, "auth.issuers[0].public_key_pem"),

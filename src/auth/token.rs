@@ -1,6 +1,6 @@
 //! Parsing a compact JWS (`header.payload.signature`) before anything trusts it: size,
-//! shape, base64url, and JSON objects without duplicate members. Only `alg`, `kid` and
-//! `crit` are read from the header; `jku`, `x5u`, `jwk` and `x5c` are never looked at, so
+//! shape, base64url, and JSON objects without duplicate members. Only `alg`, `kid`, `typ`
+//! and `crit` are read from the header; `jku`, `x5u`, `jwk` and `x5c` are never looked at, so
 //! a token can never bring or point to its own key.
 
 use std::fmt;
@@ -70,6 +70,14 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedToken<'_>, AuthError> {
         Some(_) => return Err(AuthError::Malformed("alg is not a string")),
         None => return Err(AuthError::UnsupportedAlgorithm),
     };
+    // RFC 7519 §5.1 and RFC 9068 §2.1: a JWT or an OAuth access token. Any other type
+    // (a JWE, a security event token, a logout token...) is not a bearer token for us,
+    // so one minted for another purpose cannot be replayed here.
+    match header.get("typ") {
+        None => {}
+        Some(Value::String(typ)) if accepted_type(typ) => {}
+        Some(_) => return Err(AuthError::UnsupportedType),
+    }
     let kid = match header.get("kid") {
         None => None,
         Some(Value::String(kid)) => Some(kid.clone()),
@@ -90,6 +98,16 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedToken<'_>, AuthError> {
         kid,
         claims,
     })
+}
+
+/// `JWT` or `at+jwt`, case-insensitive, with or without the `application/` prefix
+/// (RFC 7515 §4.1.9).
+fn accepted_type(typ: &str) -> bool {
+    let media = match typ.get(..12) {
+        Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &typ[12..],
+        _ => typ,
+    };
+    media.eq_ignore_ascii_case("JWT") || media.eq_ignore_ascii_case("at+jwt")
 }
 
 /// base64url (no padding, canonical) of a JSON object with unique member names.
@@ -293,6 +311,33 @@ mod tests {
                 Ok(parsed) => panic!("{name}: accepted as {parsed:?}"),
                 Err(error) => assert_eq!(error.reason(), reason, "{name}: {error}"),
             }
+        }
+    }
+
+    #[test]
+    fn typ_is_absent_jwt_or_an_access_token() {
+        for typ in [
+            "JWT",
+            "jwt",
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/JWT",
+        ] {
+            let header = format!(r#"{{"alg":"HS256","typ":"{typ}"}}"#);
+            assert!(parse(&token(&header, PAYLOAD, "c2ln")).is_ok(), "{typ}");
+        }
+        for typ in [
+            r#""JWE""#,
+            r#""secevent+jwt""#,
+            r#""""#,
+            r#""application/""#,
+            "5",
+            "null",
+        ] {
+            let header = format!(r#"{{"alg":"HS256","typ":{typ}}}"#);
+            let error = parse(&token(&header, PAYLOAD, "c2ln")).unwrap_err();
+            assert_eq!(error.reason(), "unsupported_typ", "{typ}");
         }
     }
 

@@ -20,7 +20,7 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).ok_or(ApiError::InvalidToken(AuthError::Missing))?;
+        let token = bearer_token(parts).map_err(ApiError::InvalidToken)?;
         let principal = state
             .verifier
             .verify(token)
@@ -31,10 +31,20 @@ impl FromRequestParts<AppState> for Principal {
     }
 }
 
-fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+fn bearer_token(parts: &Parts) -> Result<&str, AuthError> {
+    let mut values = parts.headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthError::Missing)?;
+    // Proxies and servers disagree on which of two wins: refuse both.
+    if values.next().is_some() {
+        return Err(AuthError::DuplicateAuthorization);
+    }
+    value
+        .to_str()
+        .ok()
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or(AuthError::Missing)
 }
 
 impl FromRequestParts<AppState> for ClientInfo {

@@ -17,7 +17,8 @@ use crate::error::ApiError;
 use crate::issuance::{self, Ask, Caller, Facts, Refusal, Signed};
 use crate::policy::Action;
 use crate::presign::{
-    BucketName, GetOptions, ObjectKey, Operation, PresignRequest, PutOptions, ReleasedUrl,
+    BucketName, ContentType, GetOptions, MAX_PUT_BYTES, ObjectKey, Operation, PresignRequest,
+    PutOptions, ReleasedUrl,
 };
 
 /// User-defined metadata S3 accepts in total (names and values), in bytes.
@@ -49,19 +50,21 @@ pub struct PresignBody {
     )]
     pub bucket: String,
     /// Object key, 1..=1024 bytes of UTF-8; no leading `/`, no `.` or `..` segment,
-    /// no control character.
+    /// no backslash, no control, format or separator character (Unicode Cc, Cf, Zl, Zp).
     #[schema(min_length = 1, max_length = 1024)]
     pub key: String,
     pub method: HttpMethod,
     /// Lifetime in seconds; default `s3.default_expires_in`; at most `s3.max_expires_in`.
     #[schema(minimum = 1, maximum = 604800)]
     pub expires_in: Option<i64>,
-    /// PUT: signed Content-Type. GET: response-content-type override.
+    /// PUT: signed Content-Type. GET: response-content-type override. One media type (no
+    /// list, no comma), signed verbatim; the policy sees its lower-cased `type/subtype`.
     // This pattern and those below are what `header_value` accepts: printable ASCII, no
     // space at either end.
     #[schema(min_length = 1, max_length = 1024, pattern = "^[!-~]([ -~]*[!-~])?$")]
     pub content_type: Option<String>,
-    /// PUT only: signed Content-Length.
+    /// PUT only: signed Content-Length, at most 5 GiB (S3's single PUT limit).
+    #[schema(maximum = 5368709120_u64)]
     pub content_length: Option<u64>,
     /// PUT only: base64 of the body's 32-byte SHA-256, signed as x-amz-checksum-sha256.
     #[schema(pattern = "^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
@@ -239,7 +242,10 @@ pub fn validate(body: PresignBody, settings: &Settings) -> Result<PresignRequest
     };
     let content_type = body
         .content_type
-        .map(|v| header_value("content_type", v))
+        .map(|v| {
+            let v = header_value("content_type", v)?;
+            ContentType::parse(&v).map_err(|e| invalid("content_type", e))
+        })
         .transpose()?;
     let content_disposition = body
         .content_disposition
@@ -270,6 +276,12 @@ pub fn validate(body: PresignBody, settings: &Settings) -> Result<PresignRequest
         HttpMethod::Put => {
             if body.version_id.is_some() {
                 return Err(invalid("version_id", "applies only to GET"));
+            }
+            if body.content_length.is_some_and(|n| n > MAX_PUT_BYTES) {
+                return Err(invalid(
+                    "content_length",
+                    format!("must be at most {MAX_PUT_BYTES} bytes (S3's single PUT limit)"),
+                ));
             }
             Operation::Put(PutOptions {
                 content_type,

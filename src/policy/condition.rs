@@ -69,12 +69,12 @@ const OPERATORS: &[(&str, Kind, bool)] = &[
     ("StringNotEquals", Kind::String(Case::Sensitive), true),
     (
         "StringEqualsIgnoreCase",
-        Kind::String(Case::Insensitive),
+        Kind::String(Case::AsciiInsensitive),
         false,
     ),
     (
         "StringNotEqualsIgnoreCase",
-        Kind::String(Case::Insensitive),
+        Kind::String(Case::AsciiInsensitive),
         true,
     ),
     ("StringLike", Kind::Like, false),

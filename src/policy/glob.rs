@@ -39,11 +39,9 @@ pub(crate) enum Syntax {
 pub(crate) enum Case {
     /// Resources, `StringEquals`, `StringLike`.
     Sensitive,
-    /// Actions: ASCII only, so no Unicode folding (e.g. the Kelvin sign `K` → `k`) can
-    /// make a strange request action match.
+    /// Actions and `StringEqualsIgnoreCase`: ASCII only, so no Unicode folding (e.g. the
+    /// Kelvin sign `\u{212A}` → `k`) can make a look-alike action or claim match.
     AsciiInsensitive,
-    /// `StringEqualsIgnoreCase`: per-char Unicode lowercase.
-    Insensitive,
 }
 
 /// A compiled pattern. Invariant: no two adjacent `Literal`s and no two adjacent
@@ -145,7 +143,7 @@ impl Pattern {
     /// callers to whom "no match" and "unresolved" mean the same.
     pub(crate) fn rejects_by_head(&self, text: &str, case: Case) -> bool {
         match self.segments.first() {
-            Some(Segment::Literal { text: head, .. }) if case != Case::Insensitive => {
+            Some(Segment::Literal { text: head, .. }) => {
                 let m = Matcher {
                     text,
                     case,
@@ -249,30 +247,16 @@ where
     /// Consumes `literal` at `pos`, comparing under `self.case`.
     fn eat(&self, pos: usize, literal: &str) -> Option<usize> {
         let rest = &self.text[pos..];
-        let end = pos + literal.len();
-        match self.case {
-            Case::Sensitive => return rest.starts_with(literal).then_some(end),
+        let same = match self.case {
+            Case::Sensitive => rest.starts_with(literal),
             // Bytewise is the same as charwise here: ASCII folding keeps lengths, other
             // bytes must be equal, and equal UTF-8 bytes end on a char boundary.
-            Case::AsciiInsensitive => {
-                let same = rest
-                    .as_bytes()
-                    .get(..literal.len())
-                    .is_some_and(|head| head.eq_ignore_ascii_case(literal.as_bytes()));
-                return same.then_some(end);
-            }
-            Case::Insensitive => {}
-        }
-        let mut used = 0;
-        let mut text_chars = rest.chars();
-        for want in literal.chars() {
-            let got = text_chars.next()?;
-            if !chars_equal(got, want, self.case) {
-                return None;
-            }
-            used += got.len_utf8();
-        }
-        Some(pos + used)
+            Case::AsciiInsensitive => rest
+                .as_bytes()
+                .get(..literal.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(literal.as_bytes())),
+        };
+        same.then_some(pos + literal.len())
     }
 
     fn chunk_chars(&self, chunk: &[Segment]) -> Option<usize> {
@@ -286,14 +270,6 @@ where
                 },
             )
         })
-    }
-}
-
-fn chars_equal(a: char, b: char, case: Case) -> bool {
-    match case {
-        Case::Sensitive => a == b,
-        Case::AsciiInsensitive => a.eq_ignore_ascii_case(&b),
-        Case::Insensitive => a == b || a.to_lowercase().eq(b.to_lowercase()),
     }
 }
 
@@ -399,12 +375,16 @@ mod tests {
             k.matches("\u{212A}", Case::AsciiInsensitive, |_| None),
             Some(false)
         );
+        // Non-ASCII letters compare exactly.
+        let u = Pattern::parse("ÄRGER", Syntax::Template).unwrap();
         assert_eq!(
-            k.matches("\u{212A}", Case::Insensitive, |_| None),
+            u.matches("äRGER", Case::AsciiInsensitive, |_| None),
+            Some(false)
+        );
+        assert_eq!(
+            u.matches("ÄrGeR", Case::AsciiInsensitive, |_| None),
             Some(true)
         );
-        let u = Pattern::parse("ÄRGER", Syntax::Template).unwrap();
-        assert_eq!(u.matches("ärger", Case::Insensitive, |_| None), Some(true));
     }
 
     #[test]

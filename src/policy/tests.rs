@@ -646,7 +646,10 @@ fn typed_operators() {
     check_conditions(vec![
         ("StringEquals is case-sensitive", json!({"StringEquals": {"presign:Method": "get"}}), r(), F),
         ("StringEqualsIgnoreCase", json!({"StringEqualsIgnoreCase": {"presign:Method": "get"}}), r(), T),
-        ("StringEqualsIgnoreCase unicode", json!({"StringEqualsIgnoreCase": {"jwt:name": "ÄRGER"}}), r().claim("name", json!("ärger")), T),
+        ("StringEqualsIgnoreCase folds ASCII", json!({"StringEqualsIgnoreCase": {"jwt:email": "Kim@Example.COM"}}), r().claim("email", json!("kim@example.com")), T),
+        ("StringEqualsIgnoreCase: non-ASCII letters stay distinct", json!({"StringEqualsIgnoreCase": {"jwt:name": "ÄRGER"}}), r().claim("name", json!("ärger")), F),
+        ("StringEqualsIgnoreCase: the Kelvin sign is not K", json!({"StringEqualsIgnoreCase": {"jwt:email": "kim@example.com"}}), r().claim("email", json!("\u{212A}im@example.com")), F),
+        ("StringNotEqualsIgnoreCase: the Kelvin sign is not K", json!({"StringNotEqualsIgnoreCase": {"jwt:email": "kim@example.com"}}), r().claim("email", json!("\u{212A}im@example.com")), T),
         ("StringNotEqualsIgnoreCase", json!({"StringNotEqualsIgnoreCase": {"presign:Method": "get"}}), r(), F),
         ("StringEquals has no wildcards", json!({"StringEquals": {"presign:ContentType": "image/*"}}), r().content_type("image/png"), F),
         ("StringLike wildcards", json!({"StringLike": {"presign:ContentType": "image/*"}}), r().content_type("image/png"), T),

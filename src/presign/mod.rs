@@ -17,10 +17,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use credentials::TrackedCredentials;
-pub use names::{BucketName, ObjectKey};
+pub use names::{BucketName, ContentType, ObjectKey};
 
 use crate::audit::{Committed, IssuedUrl, signature_fingerprint};
 use crate::config::S3Config;
+
+/// S3's largest single PUT, in bytes (5 GiB); larger objects need a multipart upload.
+pub const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// The query parameter that carries the audit id inside every URL, covered by the signature.
 pub const AUDIT_ID_PARAM: &str = "x-presignd-id";
@@ -51,11 +54,18 @@ impl Operation {
         }
     }
 
-    /// `presign:ContentType` and `presign:ContentLength` as the policy sees them.
+    /// `presign:ContentType` (the media type's lower-cased essence) and
+    /// `presign:ContentLength` as the policy sees them.
     pub fn policy_content(&self) -> (Option<&str>, Option<u64>) {
         match self {
-            Self::Put(put) => (put.content_type.as_deref(), put.content_length),
-            Self::Get(get) => (get.response_content_type.as_deref(), None),
+            Self::Put(put) => (
+                put.content_type.as_ref().map(ContentType::essence),
+                put.content_length,
+            ),
+            Self::Get(get) => (
+                get.response_content_type.as_ref().map(ContentType::essence),
+                None,
+            ),
         }
     }
 }
@@ -63,7 +73,7 @@ impl Operation {
 /// GET options: response header overrides and a version.
 #[derive(Debug, Clone, Default)]
 pub struct GetOptions {
-    pub response_content_type: Option<String>,
+    pub response_content_type: Option<ContentType>,
     pub response_content_disposition: Option<String>,
     pub version_id: Option<String>,
 }
@@ -71,7 +81,8 @@ pub struct GetOptions {
 /// PUT options: each one becomes a signed header that S3 enforces.
 #[derive(Debug, Clone, Default)]
 pub struct PutOptions {
-    pub content_type: Option<String>,
+    pub content_type: Option<ContentType>,
+    /// Bytes, at most [`MAX_PUT_BYTES`].
     pub content_length: Option<u64>,
     /// Base64 of the 32-byte SHA-256 of the body.
     pub checksum_sha256: Option<String>,
@@ -284,7 +295,12 @@ impl Presigner {
                 .get_object()
                 .bucket(bucket)
                 .key(key)
-                .set_response_content_type(options.response_content_type.clone())
+                .set_response_content_type(
+                    options
+                        .response_content_type
+                        .as_ref()
+                        .map(|t| t.as_str().to_owned()),
+                )
                 .set_response_content_disposition(options.response_content_disposition.clone())
                 .set_version_id(options.version_id.clone())
                 .customize()
@@ -297,7 +313,8 @@ impl Presigner {
                     .put_object()
                     .bucket(bucket)
                     .key(key)
-                    .set_content_type(options.content_type.clone())
+                    .set_content_type(options.content_type.as_ref().map(|t| t.as_str().to_owned()))
+                    // Validated at most MAX_PUT_BYTES, so it fits.
                     .set_content_length(options.content_length.map(|n| n as i64))
                     .set_checksum_sha256(options.checksum_sha256.clone())
                     .set_content_disposition(options.content_disposition.clone());

@@ -251,6 +251,83 @@ async fn get_audit_rejects_bad_filters_by_name() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_filter_fails_no_one_sqlite() {
+    a_nul_filter_is_refused_by_the_policy_audited_and_fails_no_one(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_filter_fails_no_one_postgres() {
+    a_nul_filter_is_refused_by_the_policy_audited_and_fails_no_one(Backend::Postgres(None)).await;
+}
+
+/// PostgreSQL text cannot hold NUL: such a row once failed its whole batch, so a caller
+/// without audit permission got 503 (not 403, not audited) and made concurrent presigns
+/// of other callers fail with it.
+async fn a_nul_filter_is_refused_by_the_policy_audited_and_fails_no_one(backend: Backend) {
+    let app = std::sync::Arc::new(start(backend).await);
+    let alice = app.token("alice");
+    // NUL in the token's subject too: it reaches the row's subject column.
+    let mallory = app.token("mal\u{0}lory");
+    let mut presigns = Vec::new();
+    let mut probes = Vec::new();
+    for i in 0..40 {
+        let (presigner, token) = (app.clone(), alice.clone());
+        presigns.push(tokio::spawn(async move {
+            let body = json!({"bucket": BUCKET, "key": format!("alice/{i}"), "method": "PUT"});
+            presigner.presign(&token, body).await.status().as_u16()
+        }));
+        if i % 4 == 0 {
+            let app = app.clone();
+            let token = mallory.clone();
+            probes.push(tokio::spawn(async move {
+                let response = app
+                    .http
+                    .get(format!("{}/audit?subject=%00&key_prefix=a%00b", app.base))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let problem: serde_json::Value = response.json().await.unwrap();
+                (status, problem)
+            }));
+        }
+    }
+    for presign in presigns {
+        assert_eq!(presign.await.unwrap(), 200);
+    }
+    for probe in probes {
+        let (status, problem) = probe.await.unwrap();
+        assert_eq!(status, 403, "{problem}");
+        assert_eq!(problem["code"], "access_denied");
+    }
+    let rows = app.audit_rows().await;
+    let denied: Vec<_> = rows
+        .iter()
+        .filter(|row| row.action == "presign:QueryAudit")
+        .collect();
+    assert_eq!(denied.len(), 10, "every probe is audited");
+    for row in denied {
+        assert_eq!(row.outcome, Outcome::Denied);
+        assert_eq!(row.subject, "mal\u{FFFD}lory");
+        assert_eq!(row.request["subject"], "\u{FFFD}");
+        assert_eq!(row.request["key_prefix"], "a\u{FFFD}b");
+    }
+    // An ops query with the same filter is answered, and finds mallory's rows.
+    let ops = app.token_with("olga", json!({"groups": ["ops"]}));
+    let found = app
+        .http
+        .get(format!("{}/audit?subject=mal%00lory", app.base))
+        .bearer_auth(&ops)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(found.status(), 200);
+    let page: serde_json::Value = found.json().await.unwrap();
+    assert_eq!(page["events"].as_array().unwrap().len(), 10, "{page}");
+}
+
 fn urlencode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

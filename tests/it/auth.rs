@@ -951,3 +951,128 @@ async fn presignd_token_mints_for_hs_issuers() {
         assert!(output.stdout.is_empty());
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// kid, typ, lifetime, and the Authorization header itself (issue 11 item 8)
+
+#[tokio::test]
+async fn a_token_without_kid_is_refused_when_the_jwks_holds_several_keys() {
+    let several = IdpServer::start(json!({"keys": [jwk("rsa", "a"), jwk("rsa-other", "b")]})).await;
+    let single = IdpServer::start(json!({"keys": [jwk("rsa", "only")]})).await;
+    let config = [
+        jwks_issuer(
+            "https://several.test",
+            &format!("{}/jwks", several.base),
+            "",
+        ),
+        jwks_issuer("https://single.test", &format!("{}/jwks", single.base), ""),
+    ]
+    .concat();
+    let app = start_with_issuers(config).await;
+    wait_until_ready(&app).await;
+    let hits = several.hits();
+
+    let several_claims = claims("https://several.test");
+    // OIDC Core 10.1: with several keys, the kid must be given; no key is tried.
+    for key in ["rsa", "rsa-other"] {
+        let token = sign_with(key, Algorithm::RS256, None, &several_claims);
+        assert_eq!(status_of(&app, &token).await, 401, "{key} without kid");
+    }
+    assert_eq!(several.hits(), hits, "a missing kid fetches nothing");
+    let named = sign_with("rsa-other", Algorithm::RS256, Some("b"), &several_claims);
+    assert_eq!(status_of(&app, &named).await, 200);
+    // One key: the kid may be left out.
+    let token = sign_with(
+        "rsa",
+        Algorithm::RS256,
+        None,
+        &claims("https://single.test"),
+    );
+    assert_eq!(status_of(&app, &token).await, 200);
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_401() {
+    let app = TestApp::start().await;
+    let token = app.token("alice");
+    let response = app
+        .http
+        .post(format!("{}/presign", app.base))
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer error="invalid_token""#
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "invalid_token");
+    // The control: one header with the same token is fine.
+    assert_eq!(status_of(&app, &token).await, 200);
+}
+
+#[tokio::test]
+async fn only_jwt_and_access_token_types_are_accepted() {
+    let app = TestApp::start().await;
+    let sign = |typ: Option<&str>| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.typ = typ.map(str::to_owned);
+        let key = EncodingKey::from_secret(SECRET.as_bytes());
+        jsonwebtoken::encode(&header, &claims(ISSUER), &key).unwrap()
+    };
+    for typ in [
+        None,
+        Some("JWT"),
+        Some("jwt"),
+        Some("at+jwt"),
+        Some("AT+JWT"),
+        Some("application/at+jwt"),
+        Some("application/JWT"),
+    ] {
+        assert_eq!(status_of(&app, &sign(typ)).await, 200, "{typ:?}");
+    }
+    for typ in [
+        "JWE",
+        "secevent+jwt",
+        "logout+jwt",
+        "dpop+jwt",
+        "",
+        "application/",
+        "JWT ",
+    ] {
+        assert_eq!(status_of(&app, &sign(Some(typ))).await, 401, "{typ:?}");
+    }
+}
+
+#[tokio::test]
+async fn max_token_lifetime_refuses_long_lived_tokens_and_tokens_without_iat() {
+    let app = start_with_issuers(format!(
+        "{}max_token_lifetime_seconds = 600\n",
+        harness_issuer()
+    ))
+    .await;
+    let sign = |claims: Value| hs_sign(&claims, SECRET.as_bytes(), Algorithm::HS256);
+    let base = json!({"iss": ISSUER, "sub": "alice", "aud": "presignd"});
+    let with = |fields: Value| {
+        let mut claims = base.clone();
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        claims
+    };
+    let now = now();
+    let exact = sign(with(json!({"iat": now, "exp": now + 600})));
+    assert_eq!(status_of(&app, &exact).await, 200);
+    let too_long = sign(with(json!({"iat": now, "exp": now + 601})));
+    assert_eq!(status_of(&app, &too_long).await, 401);
+    // Backdated iat: the lifetime is exp - iat, whatever is left of it.
+    let backdated = sign(with(json!({"iat": now - 3000, "exp": now + 60})));
+    assert_eq!(status_of(&app, &backdated).await, 401);
+    let no_iat = sign(with(json!({"exp": now + 60})));
+    assert_eq!(status_of(&app, &no_iat).await, 401);
+}

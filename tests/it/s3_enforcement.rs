@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::harness::{BUCKET, TestApp, send_presigned, send_presigned_with};
+use crate::harness::{BUCKET, Options, TestApp, send_presigned, send_presigned_with};
 
 async fn put_url(app: &TestApp, key: &str, extra: Value) -> Value {
     let mut body = json!({"bucket": BUCKET, "key": key, "method": "PUT"});
@@ -84,4 +84,53 @@ async fn a_tampered_audit_id_or_key_is_refused() {
         let refused = send_presigned(&forged, Some(b"x".to_vec())).await;
         assert_eq!(refused.status(), 403);
     }
+}
+
+/// Uploads of images only, never HTML: the allow list and the deny see the media type as
+/// S3 and browsers read it.
+const IMAGES_ONLY: &str = r#"{"Version": "2012-10-17", "Statement": [
+  {"Sid": "Images", "Effect": "Allow", "Action": "s3:PutObject",
+   "Resource": "arn:aws:s3:::uploads/${jwt:sub}/*",
+   "Condition": {"StringLike": {"presign:ContentType": "image/*"}}},
+  {"Sid": "AnyType", "Effect": "Allow", "Action": "s3:PutObject",
+   "Resource": "arn:aws:s3:::uploads/${jwt:sub}/any/*"},
+  {"Sid": "NoHtml", "Effect": "Deny", "Action": "s3:PutObject", "Resource": "*",
+   "Condition": {"StringLike": {"presign:ContentType": "text/html*"}}}
+]}"#;
+
+#[tokio::test]
+async fn the_policy_sees_one_media_type_and_s3_gets_the_value_verbatim() {
+    let app = TestApp::start_with(Options {
+        policy: IMAGES_ONLY.into(),
+        ..Options::default()
+    })
+    .await;
+    let token = app.token("alice");
+    let put = |key: &str, content_type: &str| json!({"bucket": BUCKET, "key": key, "method": "PUT", "content_type": content_type});
+    // A list would let a browser render the last type: refused before the policy runs.
+    for list in ["image/png,text/html", "text/plain,text/html"] {
+        let response = app.presign(&token, put("alice/a.png", list)).await;
+        assert_eq!(response.status(), 400, "{list}");
+        let problem: Value = response.json().await.unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("content_type: "),
+            "{problem}"
+        );
+    }
+    // Case and parameters do not slip past the deny.
+    for html in ["Text/HTML", "text/html; charset=utf-8"] {
+        let response = app.presign(&token, put("alice/any/a", html)).await;
+        assert_eq!(response.status(), 403, "{html}");
+    }
+    // Parameters are not part of what the allow list sees, and are signed as sent.
+    let exact = "image/png; charset=x";
+    let presigned = app.presign_ok(&token, put("alice/p.png", exact)).await;
+    assert_eq!(presigned["headers"]["content-type"], exact);
+    let uploaded = send_presigned(&presigned, Some(b"png".to_vec())).await;
+    assert!(uploaded.status().is_success(), "{}", uploaded.status());
+    let issued = app.audit_rows().await;
+    assert_eq!(issued[0].request["content_type"], exact);
 }

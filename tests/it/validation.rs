@@ -287,3 +287,77 @@ async fn bad_tokens_are_401_with_www_authenticate() {
     assert_eq!(response.status(), 401);
     assert!(app.audit_rows().await.is_empty());
 }
+
+#[tokio::test]
+async fn content_length_over_the_single_put_limit_is_refused() {
+    let app = TestApp::start().await;
+    let token = app.token("alice");
+    const FIVE_GIB: u64 = 5 * 1024 * 1024 * 1024;
+    for length in [FIVE_GIB + 1, u64::MAX] {
+        let body = json!({"bucket": BUCKET, "key": "alice/big", "method": "PUT", "content_length": length});
+        let (status, problem, _) = problem(app.presign(&token, body).await).await;
+        assert_eq!(status, 400, "{length}: {problem}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.starts_with("content_length: ") && detail.contains("5368709120"),
+            "{detail}"
+        );
+    }
+    let body =
+        json!({"bucket": BUCKET, "key": "alice/big", "method": "PUT", "content_length": FIVE_GIB});
+    let presigned = app.presign_ok(&token, body).await;
+    assert_eq!(presigned["headers"]["content-length"], "5368709120");
+}
+
+#[tokio::test]
+async fn keys_with_a_backslash_are_refused() {
+    let app = TestApp::start().await;
+    let body = json!({"bucket": BUCKET, "key": "alice\\..\\bob/a", "method": "GET"});
+    let (status, problem, _) = problem(app.presign(&app.token("alice"), body).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(problem["detail"], "key: must not contain a backslash");
+}
+
+#[tokio::test]
+async fn keys_with_invisible_or_reordering_characters_are_refused() {
+    let app = TestApp::start().await;
+    let token = app.token("alice");
+    // Right-to-left override (shows as "exe.png"), zero-width space, line separator, BOM.
+    for (key, code) in [
+        ("alice/\u{202E}gnp.exe", "U+202E"),
+        ("alice/a\u{200B}b", "U+200B"),
+        ("alice/a\u{2028}b", "U+2028"),
+        ("alice/\u{FEFF}a", "U+FEFF"),
+    ] {
+        let body = json!({"bucket": BUCKET, "key": key, "method": "PUT"});
+        let (status, problem, _) = problem(app.presign(&token, body).await).await;
+        assert_eq!(status, 400, "{code}");
+        assert_eq!(
+            problem["detail"],
+            format!("key: must not contain control, format or separator characters (found {code})")
+        );
+    }
+}
+
+#[tokio::test]
+async fn content_type_lists_and_non_media_types_are_refused() {
+    let app = TestApp::start().await;
+    let token = app.token("alice");
+    for (content_type, rule) in [
+        ("image/png,text/html", "not a list"),
+        ("text/plain, text/html", "not a list"),
+        ("image/", "one media type"),
+        ("png", "one media type"),
+    ] {
+        for method in ["PUT", "GET"] {
+            let body = json!({"bucket": BUCKET, "key": "alice/a", "method": method, "content_type": content_type});
+            let (status, problem, _) = problem(app.presign(&token, body).await).await;
+            assert_eq!(status, 400, "{content_type} {method}");
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(
+                detail.starts_with("content_type: ") && detail.contains(rule),
+                "{content_type}: {detail}"
+            );
+        }
+    }
+}

@@ -135,7 +135,7 @@ fn instructions(config: &Config, s3: &LocalS3, args: &DevArgs, token: &str) -> S
          \x20 API        {api}   (problem+json errors, GET {api}/openapi.yaml)\n\
          \x20 S3 store   {endpoint}  bucket '{DEV_BUCKET}', files under {data}/s3\n\
          \x20 audit      {data}/audit.db (SQLite)\n\
-         \x20 policy     {data}/dev-policy.json: subjects may read and write {DEV_BUCKET}/<sub>/*\n\
+         \x20 policy     {data}/dev-policy.json: subjects may read and write {DEV_BUCKET}/<sub>/*; every dev token may query the whole audit log (GET {api}/audit)\n\
          \x20 issuer     {DEV_ISSUER} (HS256, audience {DEV_AUDIENCE}, new secret each run)\n\n\
          Try it (a token for sub={sub}, valid 12 h):\n\n\
          export TOKEN='{token}'\n\n\
