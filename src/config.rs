@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use ipnet::IpNet;
-use jsonwebtoken::{Algorithm, AlgorithmFamily};
+use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 
 /// The embedded, documented defaults; every key presignd reads appears there.
@@ -29,7 +29,7 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::Invalid {
             key: key.into(),
             reason: reason.into(),
@@ -379,9 +379,6 @@ impl Config {
                 check_endpoint_url(&format!("s3.buckets.{name}.endpoint_url"), url)?;
             }
         }
-        for (index, issuer) in self.auth.issuers.iter().enumerate() {
-            issuer.validate(&format!("auth.issuers[{index}]"))?;
-        }
         for (index, origin) in self.cors.allowed_origins.iter().enumerate() {
             if origin.parse::<axum::http::HeaderValue>().is_err() || !origin.contains("://") {
                 return Err(ConfigError::invalid(
@@ -482,121 +479,6 @@ impl IssuerConfig {
         )
     }
 
-    /// Checks the issuer's keys against each other; `key` (`auth.issuers[N]`) prefixes
-    /// errors. Reading files and fetching keys are left to `auth`.
-    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        if self.issuer.is_empty() || self.issuer.trim() != self.issuer {
-            return Err(ConfigError::invalid(
-                format!("{key}.issuer"),
-                "must not be empty or have surrounding whitespace (it is compared byte for byte)",
-            ));
-        }
-        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
-            return Err(ConfigError::invalid(
-                format!("{key}.audiences"),
-                "at least one non-empty audience is required",
-            ));
-        }
-        let Some(source) = self.key_source() else {
-            return Err(ConfigError::invalid(
-                key,
-                "set exactly one of secret, secret_file, public_key_pem, jwks_url, discovery = true",
-            ));
-        };
-        if self.leeway_seconds > MAX_LEEWAY_SECONDS {
-            return Err(ConfigError::invalid(
-                format!("{key}.leeway_seconds"),
-                format!("must be at most {MAX_LEEWAY_SECONDS}"),
-            ));
-        }
-        if self.max_token_lifetime_seconds == Some(0) {
-            return Err(ConfigError::invalid(
-                format!("{key}.max_token_lifetime_seconds"),
-                "must be at least 1",
-            ));
-        }
-        let algorithms = self.allowed_algorithms();
-        let algorithms_key = format!("{key}.algorithms");
-        for (index, algorithm) in algorithms.iter().enumerate() {
-            if algorithms[..index].contains(algorithm) {
-                return Err(ConfigError::invalid(
-                    &algorithms_key,
-                    format!("{algorithm:?} is listed twice"),
-                ));
-            }
-        }
-        let hmac = |a: &Algorithm| a.family() == AlgorithmFamily::Hmac;
-        match source {
-            KeySource::Secret(_) | KeySource::SecretFile(_) => {
-                if !algorithms.iter().all(hmac) {
-                    return Err(ConfigError::invalid(
-                        algorithms_key,
-                        "a secret verifies only HS256, HS384, HS512",
-                    ));
-                }
-            }
-            KeySource::PublicKeyPem(_) => {
-                // An HS* algorithm here would use the public key as an HMAC secret: the
-                // classic algorithm-confusion forgery.
-                if algorithms.iter().any(hmac)
-                    || algorithms
-                        .iter()
-                        .any(|a| a.family() != algorithms[0].family())
-                {
-                    return Err(ConfigError::invalid(
-                        algorithms_key,
-                        "a public key verifies one family only: RS*/PS*, ES256/ES384 or EdDSA (never HS*)",
-                    ));
-                }
-            }
-            KeySource::JwksUrl(url) => {
-                if algorithms.iter().any(hmac) {
-                    return Err(ConfigError::invalid(
-                        algorithms_key,
-                        "HS* never comes from a JWKS; use secret or secret_file",
-                    ));
-                }
-                check_fetch_url(&format!("{key}.jwks_url"), url)?;
-            }
-            KeySource::Discovery => {
-                if algorithms.iter().any(hmac) {
-                    return Err(ConfigError::invalid(
-                        algorithms_key,
-                        "HS* never comes from a JWKS; use secret or secret_file",
-                    ));
-                }
-                check_fetch_url(&format!("{key}.issuer"), &self.issuer)?;
-                // OIDC issuers have neither (OpenID Connect Discovery 1.0 §2), and the
-                // discovery URL is built by appending to the issuer.
-                if self.issuer.contains(['?', '#']) {
-                    return Err(ConfigError::invalid(
-                        format!("{key}.issuer"),
-                        "an OIDC issuer has no query or fragment",
-                    ));
-                }
-            }
-        }
-        for (name, value) in [
-            ("jwks_refresh_seconds", self.jwks_refresh_seconds),
-            ("jwks_min_refresh_seconds", self.jwks_min_refresh_seconds),
-        ] {
-            match value {
-                None => {}
-                Some(_) if !self.is_remote() => {
-                    return Err(ConfigError::invalid(
-                        format!("{key}.{name}"),
-                        "applies only with jwks_url or discovery = true",
-                    ));
-                }
-                Some(0) => {
-                    return Err(ConfigError::invalid(format!("{key}.{name}"), "must be > 0"));
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(())
-    }
-
     /// The algorithms this issuer accepts, defaulting by key source.
     pub fn allowed_algorithms(&self) -> Vec<Algorithm> {
         if !self.algorithms.is_empty() {
@@ -619,18 +501,6 @@ impl IssuerConfig {
     pub fn jwks_min_refresh_seconds(&self) -> u64 {
         self.jwks_min_refresh_seconds
             .unwrap_or(DEFAULT_JWKS_MIN_REFRESH_SECONDS)
-    }
-}
-
-/// Keys are fetched over https only, except from this machine (a local IdP or a test).
-fn check_fetch_url(key: &str, url: &str) -> Result<(), ConfigError> {
-    match url::Url::parse(url) {
-        Ok(parsed) if crate::auth::fetch_url_allowed(&parsed) => Ok(()),
-        Ok(_) => Err(ConfigError::invalid(
-            key,
-            "must be an https URL (http only on a loopback host)",
-        )),
-        Err(error) => Err(ConfigError::invalid(key, format!("not a URL: {error}"))),
     }
 }
 
@@ -691,14 +561,6 @@ mod tests {
             (
                 "[server]\nmetrics_bind = \"127.0.0.1:8080\"",
                 "server.metrics_bind",
-            ),
-            (
-                "[[auth.issuers]]\nissuer = \"a\"\naudiences = [\"x\"]",
-                "auth.issuers[0]",
-            ),
-            (
-                "[[auth.issuers]]\nissuer = \"a\"\nsecret = \"s\"",
-                "auth.issuers[0].audiences",
             ),
         ];
         for (toml, key) in cases {

@@ -13,6 +13,7 @@ mod issuer;
 mod jwks;
 mod keys;
 mod token;
+mod validate;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -140,7 +141,7 @@ impl Verifier {
         let mut issuers = HashMap::new();
         for (index, config) in configs.iter().enumerate() {
             let key = format!("auth.issuers[{index}]");
-            config.validate(&key)?;
+            validate::validate_issuer(config, &key)?;
             if issuers.contains_key(&config.issuer) {
                 return Err(ConfigError::Invalid {
                     key: format!("{key}.issuer"),
@@ -234,6 +235,7 @@ pub fn mint_token(
     extra_claims: &Map<String, Value>,
     ttl_seconds: u64,
 ) -> Result<String, ConfigError> {
+    validate::validate_issuer(config, "auth.issuers")?;
     let invalid = |key: &str, reason: String| ConfigError::Invalid {
         key: key.into(),
         reason,

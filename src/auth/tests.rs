@@ -576,10 +576,15 @@ fn refuses_weak_or_mismatched_keys_at_startup() {
 
 #[test]
 fn issuer_configuration_is_checked_with_key_names() {
+    // What `Verifier::new` checks, before any file is read.
     let load = |toml: &str| {
-        Config::from_figment(Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(toml)))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let figment = Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(toml));
+        let config = Config::from_figment(figment).map_err(|e| e.to_string())?;
+        for (index, issuer) in config.auth.issuers.iter().enumerate() {
+            super::validate::validate_issuer(issuer, &format!("auth.issuers[{index}]"))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
     };
     let issuer = |rest: &str| {
         format!(
