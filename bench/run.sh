@@ -170,7 +170,7 @@ for size in 100 1000; do
   while IFS=$'\t' read -r _ _ hs body; do
     sub=$(jq -r '.key | split("/")[1]' <<<"$body")
     items=$(jq -cn --arg sub "$sub" --argjson n "$size" \
-      '[range($n) | {bucket: "bench-data", key: "users/\($sub)/photos/img-\(.).jpg", method: "GET", expires_in: 600}]')
+      '[range($n) | {bucket: "bench-data", key: "users/\($sub)/photos/img-\(.).jpg", method: "GET", content_type: "image/jpeg", expires_in: 600}]')
     printf 'POST\t/presign/batch\t%s\t{"items":%s}\n' "$hs" "$items" >>"$WORK/batch-$size.tsv"
   done < <(awk 'NR % 4 == 1' "$WORK/presign-hs.tsv")
 done
