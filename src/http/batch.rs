@@ -50,9 +50,8 @@ pub enum ItemResult {
     Error(Problem),
 }
 
-/// One of [`AppState::batch_slots`], held while the batch is read and signed; taken before
-/// the body is read, so waiting batches hold no body, and given back before the commit, so
-/// a batch waiting for the disk leaves its core to the next.
+/// One of [`AppState::batch_slots`], held for the whole batch; taken before the body is
+/// read, so waiting batches hold no body.
 pub struct BatchSlot(#[allow(dead_code, reason = "held, not read")] OwnedSemaphorePermit);
 
 impl FromRequestParts<AppState> for BatchSlot {
@@ -91,7 +90,7 @@ URL is issued.",
 pub async fn presign_batch(
     State(state): State<AppState>,
     caller: Caller,
-    slot: BatchSlot,
+    _slot: BatchSlot,
     body: Result<BatchJson<BatchBody>, ApiError>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let items = match body {
@@ -119,7 +118,6 @@ pub async fn presign_batch(
         });
     }
 
-    drop(slot);
     let committed = state.audit.commit_all(audited).await?;
     let results = committed
         .into_iter()

@@ -59,8 +59,9 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
-    /// Batches signing at once (one per core): signing is CPU-bound, so more at once only
-    /// holds more bodies and URLs in memory. Others wait before their body is read.
+    /// Batches handled at once (one per core): a batch is CPU-bound signing, so more at
+    /// once only holds more bodies and URLs in memory. Others wait before their body is
+    /// read.
     pub batch_slots: Arc<tokio::sync::Semaphore>,
 }
 
