@@ -29,9 +29,10 @@ const ENDPOINT: &str = "POST /presign/batch";
     ]})
 )]
 pub struct BatchBody {
-    /// 1..=`server.max_batch_items` bodies of `POST /presign`; each is checked on its own,
-    /// so one bad item is an error entry, not a failed batch.
-    #[schema(value_type = Vec<PresignBody>, min_items = 1)]
+    /// 1..=`server.max_batch_items` bodies of `POST /presign` (see `PresignRequest`). Each
+    /// is checked on its own, so an item that is not a valid body is an error entry in the
+    /// results, not a failed batch: the schema accepts any item for that reason.
+    #[schema(min_items = 1)]
     pub items: Vec<serde_json::Value>,
 }
 
