@@ -1,7 +1,8 @@
 //! Makes every text of an [`AuditEvent`] storable on both stores, so that no caller's
 //! input can make a row (and with it a whole batch) fail: PostgreSQL `text` cannot hold
 //! NUL, `jsonb` refuses `\u0000`, and a btree index refuses entries over about 2.7 kB.
-//! Applied by [`super::AuditWriter::record`] to every row, so no path can skip it.
+//! Applied by the writer to every row it is given (`AuditWriter::commit` and `commit_all`
+//! share one write path), so no path can skip it.
 
 use serde_json::Value;
 

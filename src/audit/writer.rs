@@ -62,11 +62,6 @@ impl<T> Pending<T> {
         Self { row, value }
     }
 
-    /// The row that will be written.
-    pub fn row(&self) -> &AuditEvent {
-        &self.row
-    }
-
     /// The same row with `f` of the value: a batch holds signed and refused items alike.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
         Pending {
