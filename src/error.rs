@@ -25,6 +25,13 @@ pub enum ApiError {
     AccessDenied(String),
     #[error("no route for this path")]
     NotFound,
+    /// A resource (upload session) not in a state for this call, or a multipart
+    /// completion that fails presignd's checks; the text names the reason.
+    #[error("{0}")]
+    Conflict(String),
+    /// A share link revoked, expired or used up; the text says which.
+    #[error("{0}")]
+    Gone(String),
     #[error("method not allowed on this path")]
     MethodNotAllowed,
     #[error("request body exceeds {limit} bytes")]
@@ -56,6 +63,8 @@ impl ApiError {
             Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -74,6 +83,8 @@ impl ApiError {
             Self::InvalidToken(_) => ProblemCode::InvalidToken,
             Self::AccessDenied(_) => ProblemCode::AccessDenied,
             Self::NotFound => ProblemCode::NotFound,
+            Self::Conflict(_) => ProblemCode::Conflict,
+            Self::Gone(_) => ProblemCode::Gone,
             Self::PayloadTooLarge { .. } => ProblemCode::PayloadTooLarge,
             Self::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
             Self::RateLimited { .. } => ProblemCode::RateLimited,
@@ -106,6 +117,8 @@ pub enum ProblemCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
+    Conflict,
+    Gone,
     AuditUnavailable,
     CredentialsUnavailable,
     Internal,
@@ -121,6 +134,8 @@ impl ProblemCode {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
+            Self::Conflict => "conflict",
+            Self::Gone => "gone",
             Self::AuditUnavailable => "audit_unavailable",
             Self::CredentialsUnavailable => "credentials_unavailable",
             Self::Internal => "internal",

@@ -51,6 +51,14 @@ pub struct AuditFilters {
     #[arg(long)]
     #[param(min_length = 1)]
     pub signature: Option<String>,
+    /// A share link's id: its creation, redemptions and revocation.
+    #[arg(long)]
+    #[param(format = Uuid)]
+    pub link_id: Option<String>,
+    /// A multipart upload session's id: its create, part URLs, complete and abort.
+    #[arg(long)]
+    #[param(format = Uuid)]
+    pub upload_id: Option<String>,
     /// Rows per page, 1..=1000 (default 100).
     #[arg(long)]
     #[param(minimum = 1, maximum = 1000)]
@@ -85,6 +93,12 @@ const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
 fn queryable(time: OffsetDateTime) -> Option<OffsetDateTime> {
     time.checked_to_offset(time::UtcOffset::UTC)
         .filter(|utc| YEARS.contains(&utc.year()))
+}
+
+fn id(field: &'static str, text: &Option<String>) -> Result<Option<uuid::Uuid>, InvalidFilter> {
+    text.as_deref()
+        .map(|t| uuid::Uuid::parse_str(t).map_err(|_| invalid(field, "must be a UUID")))
+        .transpose()
 }
 
 fn time(
@@ -148,6 +162,8 @@ impl AuditFilters {
             outcome,
             signature_sha256: non_empty("signature", &self.signature)?
                 .map(|s| signature_fingerprint(&s)),
+            link_id: id("link_id", &self.link_id)?,
+            upload_id: id("upload_id", &self.upload_id)?,
             limit,
             cursor,
         }
@@ -197,6 +213,10 @@ mod tests {
             },
             AuditFilters {
                 subject: Some(String::new()),
+                ..Default::default()
+            },
+            AuditFilters {
+                upload_id: Some("not-a-uuid".into()),
                 ..Default::default()
             },
         ];

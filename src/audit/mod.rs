@@ -8,7 +8,7 @@ macro_rules! insert_columns {
     () => {
         "INSERT INTO audit_events (id, time, request_id, outcome, reason, issuer, subject, \
          client_ip, user_agent, action, bucket, object_key, expires_at, expires_in, statement, \
-         signature_sha256, request) "
+         signature_sha256, request, link_id, upload_id) "
     };
 }
 
@@ -98,6 +98,10 @@ pub struct AuditEvent {
     /// The signed options (content type, length, metadata keys...), or the query's filters.
     #[schema(value_type = Object)]
     pub request: serde_json::Value,
+    /// The share link this row is about (creation, redemption, revocation).
+    pub link_id: Option<Uuid>,
+    /// The multipart upload session this row is about (create, part URL, complete, abort).
+    pub upload_id: Option<Uuid>,
 }
 
 /// The request half of a row, made from the caller before anything is decided. Each
@@ -118,6 +122,26 @@ pub struct Draft {
     pub key: Option<String>,
     /// The signed options, or the query's filters.
     pub request: serde_json::Value,
+    pub link_id: Option<Uuid>,
+    pub upload_id: Option<Uuid>,
+}
+
+impl Draft {
+    /// This draft, about the upload session `id`.
+    pub fn for_upload(self, id: Uuid) -> Self {
+        Self {
+            upload_id: Some(id),
+            ..self
+        }
+    }
+
+    /// This draft, about the share link `id`.
+    pub fn for_link(self, id: Uuid) -> Self {
+        Self {
+            link_id: Some(id),
+            ..self
+        }
+    }
 }
 
 /// What the audit row keeps of a signed URL: its true expiry and the fingerprint of its
@@ -150,6 +174,8 @@ impl AuditEvent {
             statement: None,
             signature_sha256: None,
             request: draft.request,
+            link_id: draft.link_id,
+            upload_id: draft.upload_id,
         }
     }
 
@@ -211,6 +237,8 @@ pub struct AuditQuery {
     pub outcome: Option<Outcome>,
     /// Already hashed with [`signature_fingerprint`].
     pub signature_sha256: Option<String>,
+    pub link_id: Option<Uuid>,
+    pub upload_id: Option<Uuid>,
     /// Rows per page (1..=1000).
     pub limit: u32,
     pub cursor: Option<Cursor>,
@@ -427,6 +455,8 @@ pub(crate) fn sample_event() -> AuditEvent {
         statement: Some("OwnFolderRead".into()),
         signature_sha256: Some(signature_fingerprint(&Uuid::now_v7().to_string())),
         request: serde_json::json!({"requested_expires_in": 600}),
+        link_id: None,
+        upload_id: None,
     }
 }
 

@@ -19,7 +19,8 @@ const INSERT_UNNEST: &str = concat!(
     insert_columns!(),
     "SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-     $13::timestamptz[], $14::int8[], $15::text[], $16::text[], $17::jsonb[])"
+     $13::timestamptz[], $14::int8[], $15::text[], $16::text[], $17::jsonb[], $18::uuid[], \
+     $19::uuid[])"
 );
 
 #[derive(Debug, Clone)]
@@ -60,6 +61,8 @@ fn decode_row(row: &PgRow) -> Result<AuditEvent, AuditError> {
         statement: row.try_get("statement")?,
         signature_sha256: row.try_get("signature_sha256")?,
         request: row.try_get("request")?,
+        link_id: row.try_get("link_id")?,
+        upload_id: row.try_get("upload_id")?,
     })
 }
 
@@ -99,6 +102,8 @@ impl AuditStore for PostgresStore {
             .bind(column(|e| e.statement.as_deref()))
             .bind(column(|e| e.signature_sha256.as_deref()))
             .bind(events.iter().map(|e| Json(&e.request)).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.link_id).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.upload_id).collect::<Vec<_>>())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -117,6 +122,11 @@ impl AuditStore for PostgresStore {
             select.push(" AND time < ").push_bind(until);
         }
         super::push_exact_filters(&mut select, query);
+        for (column, id) in [("link_id", query.link_id), ("upload_id", query.upload_id)] {
+            if let Some(id) = id {
+                select.push(format_args!(" AND {column} = ")).push_bind(id);
+            }
+        }
         if let Some(prefix) = &query.key_prefix {
             select
                 .push(" AND object_key LIKE ")

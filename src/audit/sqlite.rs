@@ -99,12 +99,21 @@ fn decode_time(text: &str) -> Result<OffsetDateTime, AuditError> {
         .map_err(|e| AuditError::Corrupt(format!("time {text:?}: {e}")))
 }
 
+fn decode_id(column: &str, text: &str) -> Result<Uuid, AuditError> {
+    Uuid::parse_str(text).map_err(|e| AuditError::Corrupt(format!("{column} {text:?}: {e}")))
+}
+
+fn decode_optional_id(row: &SqliteRow, column: &str) -> Result<Option<Uuid>, AuditError> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|text| decode_id(column, &text)).transpose()
+}
+
 fn decode_row(row: &SqliteRow) -> Result<AuditEvent, AuditError> {
     let id: String = row.try_get("id")?;
     let expires_at: Option<String> = row.try_get("expires_at")?;
     let request: String = row.try_get("request")?;
     Ok(AuditEvent {
-        id: Uuid::parse_str(&id).map_err(|e| AuditError::Corrupt(format!("id {id:?}: {e}")))?,
+        id: decode_id("id", &id)?,
         time: decode_time(&row.try_get::<String, _>("time")?)?,
         request_id: row.try_get("request_id")?,
         outcome: Outcome::parse(&row.try_get::<String, _>("outcome")?)?,
@@ -122,6 +131,8 @@ fn decode_row(row: &SqliteRow) -> Result<AuditEvent, AuditError> {
         signature_sha256: row.try_get("signature_sha256")?,
         request: serde_json::from_str(&request)
             .map_err(|e| AuditError::Corrupt(format!("request: {e}")))?,
+        link_id: decode_optional_id(row, "link_id")?,
+        upload_id: decode_optional_id(row, "upload_id")?,
     })
 }
 
@@ -156,7 +167,9 @@ impl AuditStore for SqliteStore {
                 .push_bind(event.expires_in)
                 .push_bind(&event.statement)
                 .push_bind(&event.signature_sha256)
-                .push_bind(event.request.to_string());
+                .push_bind(event.request.to_string())
+                .push_bind(event.link_id.map(|id| id.to_string()))
+                .push_bind(event.upload_id.map(|id| id.to_string()));
         });
         insert.build().execute(&self.writer).await?;
         Ok(())
@@ -202,6 +215,13 @@ impl AuditStore for SqliteStore {
             select.push(" AND time < ").push_bind(encode_time(until));
         }
         super::push_exact_filters(&mut select, query);
+        for (column, id) in [("link_id", query.link_id), ("upload_id", query.upload_id)] {
+            if let Some(id) = id {
+                select
+                    .push(format_args!(" AND {column} = "))
+                    .push_bind(id.to_string());
+            }
+        }
         if let Some(prefix) = &query.key_prefix {
             // SQLite's LIKE ignores ASCII case; a substring comparison does not.
             select

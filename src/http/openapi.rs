@@ -216,6 +216,8 @@ mod tests {
             ApiError::InvalidToken(AuthError::Missing),
             ApiError::AccessDenied("denied".into()),
             ApiError::NotFound,
+            ApiError::Conflict("session completed".into()),
+            ApiError::Gone("link revoked".into()),
             ApiError::MethodNotAllowed,
             ApiError::PayloadTooLarge { limit: 1 },
             ApiError::UnsupportedMediaType,
@@ -233,6 +235,8 @@ mod tests {
                 | ApiError::InvalidToken(_)
                 | ApiError::AccessDenied(_)
                 | ApiError::NotFound
+                | ApiError::Conflict(_)
+                | ApiError::Gone(_)
                 | ApiError::MethodNotAllowed
                 | ApiError::PayloadTooLarge { .. }
                 | ApiError::UnsupportedMediaType
@@ -265,6 +269,8 @@ mod tests {
                 "payload_too_large",
                 "unsupported_media_type",
                 "rate_limited",
+                "conflict",
+                "gone",
                 "audit_unavailable",
                 "credentials_unavailable",
                 "internal",
@@ -285,8 +291,12 @@ mod tests {
         let spec = serde_json::to_value(ApiDoc::openapi()).unwrap();
         let presign = &spec["paths"]["/presign"]["post"]["responses"];
         for error in every_error() {
-            // NotFound has no route of its own: it is the answer for paths not in the spec.
-            if matches!(error, ApiError::NotFound) {
+            // NotFound has no route of its own: it is the answer for paths not in the spec;
+            // /presign has no session or link to conflict with or to be gone.
+            if matches!(
+                error,
+                ApiError::NotFound | ApiError::Conflict(_) | ApiError::Gone(_)
+            ) {
                 continue;
             }
             let status = error.status().as_u16().to_string();

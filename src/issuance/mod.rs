@@ -122,6 +122,8 @@ impl Caller {
             bucket: None,
             key: None,
             request,
+            link_id: None,
+            upload_id: None,
         }
     }
 
