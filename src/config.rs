@@ -18,6 +18,11 @@ pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
 /// S3's own ceiling on a presigned URL's lifetime (SigV4: 7 days), in seconds.
 pub const S3_MAX_EXPIRES_IN: u32 = 604_800;
+/// S3's largest object, in bytes (5 TiB).
+pub const S3_MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+/// Longest an upload session may stay open, in seconds (30 days): parts already uploaded
+/// cost storage until the session ends.
+const MAX_SESSION_SECONDS: u64 = 30 * 24 * 3600;
 
 /// A configuration error, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +51,7 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub s3: S3Config,
     pub audit: AuditConfig,
+    pub uploads: UploadsConfig,
     pub cors: CorsConfig,
     pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
@@ -199,6 +205,18 @@ pub struct BucketConfig {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub force_path_style: Option<bool>,
+}
+
+/// Multipart upload sessions (`/uploads`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadsConfig {
+    /// Seconds a session stays open; the sweeper aborts it in S3 afterwards.
+    pub session_expires_in: u64,
+    /// Lifetime of a part URL, in seconds.
+    pub part_expires_in: u32,
+    /// Largest object a session may declare or complete, in bytes (S3: 5 TiB).
+    pub max_object_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -386,6 +404,25 @@ impl Config {
                     "must be an origin such as https://app.example.com",
                 ));
             }
+        }
+        let uploads = &self.uploads;
+        if uploads.session_expires_in == 0 || uploads.session_expires_in > MAX_SESSION_SECONDS {
+            return Err(ConfigError::invalid(
+                "uploads.session_expires_in",
+                format!("must be in 1..={MAX_SESSION_SECONDS} seconds"),
+            ));
+        }
+        if uploads.part_expires_in == 0 || uploads.part_expires_in > S3_MAX_EXPIRES_IN {
+            return Err(ConfigError::invalid(
+                "uploads.part_expires_in",
+                format!("must be in 1..={S3_MAX_EXPIRES_IN}"),
+            ));
+        }
+        if uploads.max_object_bytes == 0 || uploads.max_object_bytes > S3_MAX_OBJECT_BYTES {
+            return Err(ConfigError::invalid(
+                "uploads.max_object_bytes",
+                format!("must be in 1..={S3_MAX_OBJECT_BYTES} (S3's 5 TiB)"),
+            ));
         }
         if self.audit.commit_timeout_ms == 0 {
             return Err(ConfigError::invalid(

@@ -47,6 +47,9 @@ pub enum ApiError {
     CredentialsUnavailable(#[source] PresignError),
     #[error("the request did not complete in time")]
     Timeout,
+    /// S3 could not be reached or did not answer; the source is logged, never sent.
+    #[error("S3 did not answer; try again")]
+    Upstream(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A bug or an unexpected failure; its source is logged, never sent.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -72,6 +75,7 @@ impl ApiError {
             Self::AuditUnavailable(_) | Self::CredentialsUnavailable(_) | Self::Timeout => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,7 +94,7 @@ impl ApiError {
             Self::RateLimited { .. } => ProblemCode::RateLimited,
             Self::AuditUnavailable(_) => ProblemCode::AuditUnavailable,
             Self::CredentialsUnavailable(_) => ProblemCode::CredentialsUnavailable,
-            Self::Timeout | Self::Internal(_) => ProblemCode::Internal,
+            Self::Timeout | Self::Upstream(_) | Self::Internal(_) => ProblemCode::Internal,
         }
     }
 

@@ -26,3 +26,5 @@ pub mod policy;
 pub mod presign;
 /// Logging setup.
 pub(crate) mod telemetry;
+/// Multipart upload sessions: the store (SQLite, PostgreSQL) and the completion check.
+pub mod uploads;

@@ -30,6 +30,24 @@ pub(super) async fn run_retention(store: Arc<dyn AuditStore>, retention_days: u3
     }
 }
 
+/// Best-effort: aborts expired open upload sessions in S3 every `every`, a batch at a
+/// time; a session S3 will not abort now is retried on the next tick.
+pub(super) async fn sweep_uploads(state: crate::http::AppState, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let swept =
+            crate::uploads::sweep_expired(&state.presigner, state.sessions.as_ref(), &state.audit)
+                .await;
+        match swept {
+            Ok(0) => {}
+            Ok(ended) => tracing::info!(ended, "expired upload sessions aborted"),
+            Err(error) => tracing::warn!(error = %error, "upload sweep failed; retrying"),
+        }
+    }
+}
+
 /// Best-effort: every minute, drops rate-limit buckets of callers gone quiet.
 pub(super) async fn forget_idle_buckets(limits: Arc<RateLimits>) {
     let mut minutely = tokio::time::interval(Duration::from_secs(60));

@@ -47,11 +47,33 @@ fn source_text(error: &AuditError) -> String {
         .unwrap_or_default()
 }
 
+/// The S3 clients of `config.s3`, on the AWS default credential chain unless
+/// `credentials` replaces it (`dev` and tests).
+pub async fn build_presigner(
+    config: &Config,
+    credentials: Option<SharedCredentialsProvider>,
+) -> Result<Presigner, StartupError> {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(region) = &config.s3.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(credentials) = credentials {
+        loader = loader.credentials_provider(credentials);
+    }
+    Ok(Presigner::new(&config.s3, &loader.load().await)?)
+}
+
 /// Opens the configured audit store and applies its migrations.
 pub async fn open_audit_store(config: &Config) -> Result<Arc<dyn AuditStore>, StartupError> {
     let store = audit::open(config.audit.database_url.expose()).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// How often the sweeper looks for expired upload sessions: a quarter of their lifetime,
+/// within 1 s..=60 s, so a session is aborted soon after it expires.
+fn sweep_interval(session_expires_in: u64) -> Duration {
+    Duration::from_secs((session_expires_in / 4).clamp(1, 60))
 }
 
 /// A built service: state plus the background tasks it owns.
@@ -83,14 +105,7 @@ impl App {
         let loaded = policy_reload::load(policy_file)?;
         let policy = Arc::new(ArcSwap::from_pointee(loaded.policy));
 
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = &config.s3.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(credentials) = credentials {
-            loader = loader.credentials_provider(credentials);
-        }
-        let presigner = Presigner::new(&config.s3, &loader.load().await)?;
+        let presigner = build_presigner(config, credentials).await?;
 
         let store = open_audit_store(config).await?;
         let settings = WriterSettings {
@@ -108,7 +123,9 @@ impl App {
             .upkeep_interval()
             .map(|every| tokio::spawn(background::run_store_upkeep(store.clone(), every)));
 
+        let sessions = crate::uploads::open(config.audit.database_url.expose()).await?;
         let state = AppState {
+            sessions,
             verifier: Arc::new(verifier),
             policy: policy.clone(),
             presigner: Arc::new(presigner),
@@ -124,6 +141,7 @@ impl App {
                 max_concurrent_requests: config.server.max_concurrent_requests,
                 trusted_proxies: config.server.trust_forwarded_for.clone(),
                 cors_origins: config.cors.allowed_origins.clone(),
+                uploads: (&config.uploads).into(),
             }),
             rate_limits: Arc::new(RateLimits::new(&config.rate_limit)),
             metrics: crate::telemetry::metrics(),
@@ -144,6 +162,10 @@ impl App {
             error,
         })?;
         let housekeeping = [
+            tokio::spawn(background::sweep_uploads(
+                state.clone(),
+                sweep_interval(config.uploads.session_expires_in),
+            )),
             tokio::spawn(background::forget_idle_buckets(state.rate_limits.clone())),
             tokio::spawn(background::fold_metrics(state.metrics.clone())),
         ];
@@ -190,13 +212,17 @@ impl App {
         )
         .await;
         reloader.stop().await;
-        // Every AuditWriter handle lived in the router, now dropped: the writer commits
-        // what is queued and ends.
-        if let Err(error) = writer.await {
-            tracing::error!(error = %error, "audit writer ended abnormally");
+        // Background tasks first: the upload sweeper holds a writer handle of its own.
+        for task in &background {
+            task.abort();
         }
         for task in background {
-            task.abort();
+            let _ = task.await;
+        }
+        // Every other AuditWriter handle lived in the router, now dropped: the writer
+        // commits what is queued and ends.
+        if let Err(error) = writer.await {
+            tracing::error!(error = %error, "audit writer ended abnormally");
         }
         served
     }

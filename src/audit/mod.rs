@@ -344,7 +344,7 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
 /// timeout on purpose: requests stop waiting at `audit.commit_timeout_ms` whatever the pool
 /// does, while a new PostgreSQL backend on a loaded host can take over a second to start,
 /// and a batch that waits for it then commits instead of failing every row in it.
-const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Readiness probe: reaches the table itself, so a database that answers without the
 /// schema is not ready.

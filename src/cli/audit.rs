@@ -162,48 +162,9 @@ fn cells(event: &AuditEvent) -> [String; 10] {
     ]
 }
 
-/// Columns padded to their widest cell; a key longer than 60 characters is cut with `…`
-/// so rows stay one line (the full key is in `--format json`).
+/// The rows as a terminal table.
 fn table(events: &[AuditEvent]) -> String {
-    const MAX_CELL: usize = 60;
-    let rows: Vec<[String; 10]> = events
-        .iter()
-        .map(|event| {
-            cells(event).map(|cell| {
-                if cell.chars().count() > MAX_CELL {
-                    let cut: String = cell.chars().take(MAX_CELL - 1).collect();
-                    format!("{cut}…")
-                } else {
-                    cell
-                }
-            })
-        })
-        .collect();
-    let mut widths = COLUMNS.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut text = String::new();
-        for (cell, width) in cells.zip(widths) {
-            text.push_str(cell);
-            text.extend(std::iter::repeat_n(
-                ' ',
-                width.saturating_sub(cell.chars().count()) + 2,
-            ));
-        }
-        text.trim_end().to_owned() + "\n"
-    };
-    let mut text = String::new();
-    if !rows.is_empty() {
-        text.push_str(&line(&mut COLUMNS.iter().copied()));
-    }
-    for row in &rows {
-        text.push_str(&line(&mut row.iter().map(String::as_str)));
-    }
-    text
+    super::table::render(COLUMNS, events.iter().map(cells).collect())
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
-//! The command line (DESIGN §8): `serve`, `dev`, `migrate`, `token`, `policy`.
+//! The command line (DESIGN §8): `serve`, `dev`, `migrate`, `token`, `audit`, `policy`,
+//! `uploads`.
 
 mod audit;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod error;
 mod policy;
+mod table;
+mod uploads;
 
 pub use error::CliError;
 
@@ -51,6 +54,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Simulate a request against a policy (`check`) or validate a policy file.
     Policy(policy::PolicyArgs),
+    /// See and end multipart upload sessions (`list`, `abort`).
+    Uploads(uploads::UploadsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +99,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(cli.config).await.map(|()| ExitCode::SUCCESS),
         Command::Token(args) => token(cli.config, args).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => audit(cli.config, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Uploads(args) => match Config::load(cli.config.as_deref()) {
+            Ok(config) => uploads::run(&config, args)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Err(error) => Err(error.into()),
+        },
         // Has its own exit statuses: 1 is a denial, not an error.
         Command::Policy(args) => policy::run(cli.config, args).map(|report| {
             print!("{}", report.text);

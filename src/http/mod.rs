@@ -11,6 +11,7 @@ mod ops;
 mod presign;
 mod request_id;
 mod server;
+mod uploads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::routing::{get, post};
+
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
@@ -59,6 +61,8 @@ pub struct AppState {
     pub rate_limits: Arc<RateLimits>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Multipart upload sessions, in the audit log's database.
+    pub sessions: Arc<dyn crate::uploads::SessionStore>,
     /// Batches handled at once (one per core): a batch is CPU-bound signing, so more at
     /// once only holds more bodies and URLs in memory. Others wait before their body is
     /// read.
@@ -86,6 +90,29 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// Origins allowed by CORS; empty disables CORS.
     pub cors_origins: Vec<String>,
+    /// Multipart upload sessions.
+    pub uploads: UploadSettings,
+}
+
+/// `[uploads]`, as requests use it.
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    /// How long a session stays open.
+    pub session_expires_in: Duration,
+    /// Lifetime of a part URL, in seconds.
+    pub part_expires_in: u32,
+    /// Largest object a session may declare or complete, in bytes.
+    pub max_object_bytes: u64,
+}
+
+impl From<&crate::config::UploadsConfig> for UploadSettings {
+    fn from(config: &crate::config::UploadsConfig) -> Self {
+        Self {
+            session_expires_in: Duration::from_secs(config.session_expires_in),
+            part_expires_in: config.part_expires_in,
+            max_object_bytes: config.max_object_bytes,
+        }
+    }
 }
 
 /// The route table and the whole middleware stack, `/metrics` included.
@@ -103,6 +130,13 @@ fn api_router(state: AppState, with_metrics: bool) -> Router {
             "/presign/batch",
             post(batch::presign_batch).layer(DefaultBodyLimit::max(settings.max_batch_body_bytes)),
         )
+        .route("/uploads", post(uploads::create_upload))
+        .route(
+            "/uploads/{id}",
+            get(uploads::get_upload).delete(uploads::abort_upload),
+        )
+        .route("/uploads/{id}/parts", post(uploads::sign_parts))
+        .route("/uploads/{id}/complete", post(uploads::complete_upload))
         .route("/audit", get(audit::query_audit))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -165,7 +199,7 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::POST, Method::GET])
+            .allow_methods([Method::POST, Method::GET, Method::DELETE])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
             .expose_headers([request_id::X_REQUEST_ID])
             .max_age(Duration::from_secs(600)),
@@ -267,6 +301,11 @@ mod tests {
             max_concurrent_requests: 4,
             trusted_proxies: vec![],
             cors_origins: vec![],
+            uploads: UploadSettings {
+                session_expires_in: Duration::from_secs(3600),
+                part_expires_in: 900,
+                max_object_bytes: 1 << 40,
+            },
         })
     }
 

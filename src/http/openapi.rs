@@ -24,6 +24,11 @@ Every error is RFC 9457 problem+json; every response carries `x-request-id`."
     paths(
         super::presign::presign,
         super::batch::presign_batch,
+        super::uploads::create_upload,
+        super::uploads::sign_parts,
+        super::uploads::get_upload,
+        super::uploads::complete_upload,
+        super::uploads::abort_upload,
         super::audit::query_audit,
         super::ops::healthz,
         super::ops::readyz,
@@ -40,7 +45,10 @@ Every error is RFC 9457 problem+json; every response carries `x-request-id`."
             responses::PayloadTooLarge,
             responses::UnsupportedMediaType,
             responses::TooManyRequests,
+            responses::NotFound,
+            responses::Conflict,
             responses::InternalError,
+            responses::BadGateway,
             responses::Unavailable,
         )
     ),
@@ -123,6 +131,22 @@ pub(crate) mod responses {
         headers(("retry-after" = u64, description = "Seconds to wait before retrying."))
     )]
     pub(crate) struct TooManyRequests(Problem);
+
+    /// No such resource for this caller (`not_found`): unknown, or someone else's.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct NotFound(Problem);
+
+    /// The upload session is not open, or its completion fails presignd's checks or S3's
+    /// (`conflict`); `detail` names the reason. Nothing uploaded is lost.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct Conflict(Problem);
+
+    /// S3 could not be reached or did not answer (`internal`); try again.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct BadGateway(Problem);
 
     /// An unexpected failure (`internal`); its cause is logged, never sent.
     #[derive(ToResponse)]
@@ -227,6 +251,7 @@ mod tests {
             ApiError::AuditUnavailable(AuditError::Timeout),
             ApiError::CredentialsUnavailable(PresignError::CredentialsExpiring),
             ApiError::Timeout,
+            ApiError::Upstream("S3 down".into()),
             ApiError::internal("bug"),
         ];
         for error in &all {
@@ -244,6 +269,7 @@ mod tests {
                 | ApiError::AuditUnavailable(_)
                 | ApiError::CredentialsUnavailable(_)
                 | ApiError::Timeout
+                | ApiError::Upstream(_)
                 | ApiError::Internal(_) => {}
             }
         }
@@ -292,10 +318,14 @@ mod tests {
         let presign = &spec["paths"]["/presign"]["post"]["responses"];
         for error in every_error() {
             // NotFound has no route of its own: it is the answer for paths not in the spec;
-            // /presign has no session or link to conflict with or to be gone.
+            // /presign has no session or link to conflict with or to be gone, and makes
+            // no call to S3.
             if matches!(
                 error,
-                ApiError::NotFound | ApiError::Conflict(_) | ApiError::Gone(_)
+                ApiError::NotFound
+                    | ApiError::Conflict(_)
+                    | ApiError::Gone(_)
+                    | ApiError::Upstream(_)
             ) {
                 continue;
             }

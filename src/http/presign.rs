@@ -182,7 +182,7 @@ pub(super) async fn issue(
     let draft = Draft {
         bucket: Some(request.bucket.to_string()),
         key: Some(request.key.to_string()),
-        ..caller.draft(request.audit_id, action.as_str(), signed_options(&request))
+        ..caller.draft(request.audit_id, action.as_str(), request.audit_options())
     };
     let authorized = state.gate(|gate| issuance::decide(gate, caller, &ask, draft))?;
     authorized.sign(&state.presigner, &request).await
@@ -201,28 +201,7 @@ impl From<ReleasedUrl> for PresignResponse {
     }
 }
 
-/// What the audit row keeps of the request: the signed options, metadata names only.
-fn signed_options(request: &PresignRequest) -> serde_json::Value {
-    match &request.operation {
-        Operation::Get(get) => serde_json::json!({
-            "response_content_type": get.response_content_type,
-            "response_content_disposition": get.response_content_disposition,
-            "version_id": get.version_id,
-            "requested_expires_in": request.expires_in,
-        }),
-        Operation::Put(put) => serde_json::json!({
-            "content_type": put.content_type,
-            "content_length": put.content_length,
-            "checksum_sha256": put.checksum_sha256,
-            "metadata_keys": put.metadata.keys().collect::<Vec<_>>(),
-            "if_none_match": put.if_none_match,
-            "content_disposition": put.content_disposition,
-            "requested_expires_in": request.expires_in,
-        }),
-    }
-}
-
-fn invalid(field: &str, reason: impl std::fmt::Display) -> ApiError {
+pub(super) fn invalid(field: &str, reason: impl std::fmt::Display) -> ApiError {
     ApiError::InvalidRequest(format!("{field}: {reason}"))
 }
 
@@ -304,7 +283,7 @@ pub fn validate(body: PresignBody, settings: &Settings) -> Result<PresignRequest
 
 /// A value that will travel as an HTTP header (or a signed query parameter standing for
 /// one): visible ASCII and inner spaces only, so nothing on the way can alter it.
-fn header_value(field: &str, value: String) -> Result<String, ApiError> {
+pub(super) fn header_value(field: &str, value: String) -> Result<String, ApiError> {
     if value.is_empty() || value.len() > MAX_VALUE_BYTES {
         return Err(invalid(
             field,
@@ -333,7 +312,9 @@ fn checksum(value: String) -> Result<String, ApiError> {
 
 /// Metadata names become `x-amz-meta-NAME` headers: lower-cased HTTP tokens, unique,
 /// within S3's 2 KB budget.
-fn metadata(entries: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError> {
+pub(super) fn metadata(
+    entries: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ApiError> {
     let mut normalised = BTreeMap::new();
     let mut total = 0;
     for (name, value) in entries {

@@ -223,13 +223,55 @@ impl Authorized {
         }
     }
 
+    /// Signs each of `requests` (every `audit_id` fresh) under this one decision: one row
+    /// per URL, each recording its own options. A failure to sign any is a refusal and
+    /// none is released.
+    pub async fn sign_each(
+        self,
+        presigner: &Presigner,
+        requests: &[PresignRequest],
+    ) -> Result<Vec<Signed>, Refusal> {
+        let mut signed = Vec::with_capacity(requests.len());
+        for request in requests {
+            let draft = Draft {
+                id: request.audit_id,
+                request: request.audit_options(),
+                ..self.draft.clone()
+            };
+            match presigner.presign(request).await {
+                Ok(presigned) => {
+                    let row =
+                        AuditEvent::issued(draft, self.statement.clone(), presigned.audit_facts());
+                    signed.push(Pending::new(row, presigned));
+                }
+                Err(error) => return Err(Refusal::new(draft, sign_error(error))),
+            }
+        }
+        Ok(signed)
+    }
+
     /// Grants something that is not a URL (`value`: an audit page), under the same rule.
     pub fn grant<T>(self, value: T) -> Pending<T> {
         Pending::new(AuditEvent::granted(self.draft, self.statement), value)
     }
+
+    /// Adds what the granted work produced (a completed object's size and ETag) to the
+    /// row's `request` record, under `result`.
+    pub fn noting(mut self, result: serde_json::Value) -> Self {
+        if let serde_json::Value::Object(record) = &mut self.draft.request {
+            record.insert("result".into(), result);
+        }
+        self
+    }
+
+    /// Allowed, but the work failed (S3 refused it): the row records `error` instead.
+    pub fn fail(self, error: ApiError) -> Refusal {
+        Refusal::new(self.draft, error)
+    }
 }
 
-fn sign_error(error: PresignError) -> ApiError {
+/// A signing failure as the caller sees it: credentials (503) or a bug.
+pub(crate) fn sign_error(error: PresignError) -> ApiError {
     if error.is_credentials() {
         ApiError::CredentialsUnavailable(error)
     } else {

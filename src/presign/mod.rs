@@ -3,6 +3,7 @@
 //! expiry, `min(now + expires_in, credentials' expiry)` (DESIGN §1 rule 5).
 
 mod credentials;
+mod multipart;
 mod names;
 
 use std::collections::{BTreeMap, HashMap};
@@ -11,12 +12,18 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::provider::error::CredentialsError;
-use aws_sdk_s3::config::{IdentityCache, Region};
+use aws_sdk_s3::config::{
+    IdentityCache, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use credentials::TrackedCredentials;
+pub use multipart::{
+    CompletedObject, CreateOptions, ListedPart, MAX_PART_BYTES, MAX_PARTS, MIN_PART_BYTES,
+    S3CallError, UploadTarget, unquoted,
+};
 pub use names::{BucketName, ContentType, ObjectKey};
 
 use crate::audit::{Committed, IssuedUrl, signature_fingerprint};
@@ -44,13 +51,15 @@ pub struct PresignRequest {
 pub enum Operation {
     Get(GetOptions),
     Put(PutOptions),
+    /// One part of a multipart upload that presignd opened.
+    UploadPart(PartOptions),
 }
 
 impl Operation {
     pub fn method(&self) -> &'static str {
         match self {
             Self::Get(_) => "GET",
-            Self::Put(_) => "PUT",
+            Self::Put(_) | Self::UploadPart(_) => "PUT",
         }
     }
 
@@ -66,6 +75,37 @@ impl Operation {
                 get.response_content_type.as_ref().map(ContentType::essence),
                 None,
             ),
+            // A part's policy facts are its session's (declared type and total).
+            Self::UploadPart(_) => (None, None),
+        }
+    }
+}
+
+impl PresignRequest {
+    /// What the audit row keeps of the request: the signed options, metadata names only.
+    pub fn audit_options(&self) -> serde_json::Value {
+        match &self.operation {
+            Operation::Get(get) => serde_json::json!({
+                "response_content_type": get.response_content_type,
+                "response_content_disposition": get.response_content_disposition,
+                "version_id": get.version_id,
+                "requested_expires_in": self.expires_in,
+            }),
+            Operation::Put(put) => serde_json::json!({
+                "content_type": put.content_type,
+                "content_length": put.content_length,
+                "checksum_sha256": put.checksum_sha256,
+                "metadata_keys": put.metadata.keys().collect::<Vec<_>>(),
+                "if_none_match": put.if_none_match,
+                "content_disposition": put.content_disposition,
+                "requested_expires_in": self.expires_in,
+            }),
+            Operation::UploadPart(part) => serde_json::json!({
+                "operation": "UploadPart",
+                "part_number": part.part_number,
+                "content_length": part.content_length,
+                "requested_expires_in": self.expires_in,
+            }),
         }
     }
 }
@@ -89,6 +129,16 @@ pub struct PutOptions {
     pub metadata: BTreeMap<String, String>,
     pub if_none_match: bool,
     pub content_disposition: Option<String>,
+}
+
+/// An `UploadPart` URL: S3's upload id, the part's number and, when given, its signed size.
+#[derive(Debug, Clone)]
+pub struct PartOptions {
+    pub upload_id: String,
+    /// 1..=[`MAX_PARTS`].
+    pub part_number: u32,
+    /// Bytes, at most [`MAX_PART_BYTES`].
+    pub content_length: Option<u64>,
 }
 
 /// A signed URL, not yet released: its URL and headers can be read only through
@@ -258,14 +308,19 @@ impl Presigner {
         })
     }
 
-    /// Signs `request`. The lifetime is cut to what the credentials can back.
-    pub async fn presign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
+    /// The client for `bucket`'s region and endpoint.
+    fn client_for(&self, bucket: &BucketName) -> Result<&aws_sdk_s3::Client, PresignError> {
         let client_key = self
             .bucket_clients
-            .get(request.bucket.as_str())
+            .get(bucket.as_str())
             .or(self.default_client.as_ref())
-            .ok_or_else(|| PresignError::NoRegion(request.bucket.to_string()))?;
-        let client = &self.clients[client_key];
+            .ok_or_else(|| PresignError::NoRegion(bucket.to_string()))?;
+        Ok(&self.clients[client_key])
+    }
+
+    /// Signs `request`. The lifetime is cut to what the credentials can back.
+    pub async fn presign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
+        let client = self.client_for(&request.bucket)?;
 
         let credentials = self
             .credentials
@@ -330,6 +385,19 @@ impl Presigner {
                     .await
                     .map_err(|e| PresignError::Sdk(e.into()))?
             }
+            Operation::UploadPart(part) => client
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&part.upload_id)
+                // Validated within 1..=MAX_PARTS and MAX_PART_BYTES, so both fit.
+                .part_number(part.part_number as i32)
+                .set_content_length(part.content_length.map(|n| n as i64))
+                .customize()
+                .mutate_request(add_audit_id)
+                .presigned(presigning)
+                .await
+                .map_err(|e| PresignError::Sdk(e.into()))?,
         };
         self.finish(request.audit_id, signed, signed_at, lifetime)
     }
@@ -423,7 +491,12 @@ fn build_client(
         .force_path_style(key.force_path_style)
         .credentials_provider(credentials.clone())
         // TrackedCredentials is the only cache, so the expiry of every signature is known.
-        .identity_cache(IdentityCache::no_cache());
+        .identity_cache(IdentityCache::no_cache())
+        // For the multipart calls presignd makes itself: S3-compatible stores refuse the
+        // CRC32 headers and aws-chunked bodies the SDK would add by default. Presigned
+        // URLs carry no checksum either way.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
     if let Some(endpoint) = &key.endpoint_url {
         builder = builder.endpoint_url(endpoint);
     }

@@ -15,4 +15,5 @@ mod postgres;
 mod presign;
 mod s3_enforcement;
 mod shutdown;
+mod uploads;
 mod validation;
