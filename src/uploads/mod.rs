@@ -185,6 +185,30 @@ fn size_column(size: Option<u64>) -> Option<i64> {
     size.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
+/// Appends `filter` to a `SELECT * FROM upload_sessions WHERE …` and ends it newest
+/// first, as both stores write it.
+fn push_list_filters<DB>(select: &mut sqlx::QueryBuilder<DB>, filter: &SessionFilter)
+where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'static str: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if let Some(state) = filter.state {
+        select.push(" AND state = ").push_bind(state.as_str());
+    }
+    for (column, value) in [("issuer", &filter.issuer), ("subject", &filter.subject)] {
+        if let Some(value) = value {
+            select
+                .push(format_args!(" AND {column} = "))
+                .push_bind(value.clone());
+        }
+    }
+    select
+        .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+        .push_bind(i64::from(filter.limit.clamp(1, MAX_LIST)));
+}
+
 /// Most sessions one list returns.
 pub const MAX_LIST: u32 = 1000;
 

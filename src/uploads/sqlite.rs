@@ -132,18 +132,7 @@ impl SessionStore for SqliteSessions {
 
     async fn list(&self, filter: &SessionFilter) -> Result<Vec<Session>, AuditError> {
         let mut select = QueryBuilder::<Sqlite>::new("SELECT * FROM upload_sessions WHERE 1 = 1");
-        if let Some(state) = filter.state {
-            select.push(" AND state = ").push_bind(state.as_str());
-        }
-        if let Some(issuer) = &filter.issuer {
-            select.push(" AND issuer = ").push_bind(issuer.clone());
-        }
-        if let Some(subject) = &filter.subject {
-            select.push(" AND subject = ").push_bind(subject.clone());
-        }
-        select
-            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(i64::from(filter.limit.clamp(1, super::MAX_LIST)));
+        super::push_list_filters(&mut select, filter);
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(decode).collect()
     }
