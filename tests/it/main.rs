@@ -17,4 +17,5 @@ mod presign;
 mod s3_enforcement;
 mod shutdown;
 mod uploads;
+mod uppy;
 mod validation;
