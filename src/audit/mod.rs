@@ -33,6 +33,10 @@ use postgres::PostgresStore;
 use sqlite::SqliteStore;
 pub use writer::{AuditWriter, Committed, Pending, WriterSettings};
 
+/// The query parameter that carries the audit id inside every URL, covered by the
+/// signature: the leaked-URL lookup (`GET /audit?url=`) finds the row by it.
+pub const AUDIT_ID_PARAM: &str = "x-presignd-id";
+
 /// Whether a URL was issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -237,6 +241,8 @@ pub struct AuditQuery {
     pub outcome: Option<Outcome>,
     /// Already hashed with [`signature_fingerprint`].
     pub signature_sha256: Option<String>,
+    /// The row's id (a URL's `x-presignd-id`).
+    pub id: Option<Uuid>,
     pub link_id: Option<Uuid>,
     pub upload_id: Option<Uuid>,
     /// Rows per page (1..=1000).

@@ -122,7 +122,11 @@ impl AuditStore for PostgresStore {
             select.push(" AND time < ").push_bind(until);
         }
         super::push_exact_filters(&mut select, query);
-        for (column, id) in [("link_id", query.link_id), ("upload_id", query.upload_id)] {
+        for (column, id) in [
+            ("id", query.id),
+            ("link_id", query.link_id),
+            ("upload_id", query.upload_id),
+        ] {
             if let Some(id) = id {
                 select.push(format_args!(" AND {column} = ")).push_bind(id);
             }

@@ -215,7 +215,11 @@ impl AuditStore for SqliteStore {
             select.push(" AND time < ").push_bind(encode_time(until));
         }
         super::push_exact_filters(&mut select, query);
-        for (column, id) in [("link_id", query.link_id), ("upload_id", query.upload_id)] {
+        for (column, id) in [
+            ("id", query.id),
+            ("link_id", query.link_id),
+            ("upload_id", query.upload_id),
+        ] {
             if let Some(id) = id {
                 select
                     .push(format_args!(" AND {column} = "))

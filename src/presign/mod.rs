@@ -19,14 +19,13 @@ use uuid::Uuid;
 use credentials::TrackedCredentials;
 pub use names::{BucketName, ContentType, ObjectKey};
 
+/// Re-exported where the signing code has always named it; the audit log owns it.
+pub use crate::audit::AUDIT_ID_PARAM;
 use crate::audit::{Committed, IssuedUrl, signature_fingerprint};
 use crate::config::S3Config;
 
 /// S3's largest single PUT, in bytes (5 GiB); larger objects need a multipart upload.
 pub const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
-
-/// The query parameter that carries the audit id inside every URL, covered by the signature.
-pub const AUDIT_ID_PARAM: &str = "x-presignd-id";
 
 /// A validated presign request.
 #[derive(Debug, Clone)]

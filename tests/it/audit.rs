@@ -328,6 +328,112 @@ async fn a_nul_filter_is_refused_by_the_policy_audited_and_fails_no_one(backend:
     assert_eq!(page["events"].as_array().unwrap().len(), 10, "{page}");
 }
 
+#[tokio::test]
+async fn a_leaked_url_finds_its_row_sqlite() {
+    a_leaked_url_finds_its_row_by_id_and_signature(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_leaked_url_finds_its_row_postgres() {
+    a_leaked_url_finds_its_row_by_id_and_signature(Backend::Postgres(None)).await;
+}
+
+/// `GET /audit?url=`: the row whose id is the URL's `x-presignd-id`, if the URL's signature
+/// is the one signed for it; anything else finds nothing, and a URL without those
+/// parameters is a 400 naming `url`.
+async fn a_leaked_url_finds_its_row_by_id_and_signature(backend: Backend) {
+    let app = start(backend).await;
+    let alice = app.token("alice");
+    let ops = app.token_with("olga", json!({"groups": ["ops"]}));
+    let leaked = app
+        .presign_ok(
+            &alice,
+            json!({"bucket": BUCKET, "key": "alice/leaked.txt", "method": "GET"}),
+        )
+        .await;
+    let other = app
+        .presign_ok(
+            &alice,
+            json!({"bucket": BUCKET, "key": "alice/other.txt", "method": "PUT"}),
+        )
+        .await;
+    let url = leaked["url"].as_str().unwrap().to_owned();
+    let signature = query_param(&url, "X-Amz-Signature").unwrap();
+    let get = |query: String| {
+        app.http
+            .get(format!("{}/audit?{query}", app.base))
+            .bearer_auth(&ops)
+            .send()
+    };
+    let events = |url: String| async move {
+        let response = get(format!("url={}", urlencode(&url))).await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        let page: serde_json::Value = response.json().await.unwrap();
+        page["events"].as_array().unwrap().clone()
+    };
+
+    let found = events(url.clone()).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], leaked["audit_id"]);
+    assert_eq!(found[0]["subject"], "alice");
+    assert_eq!(found[0]["key"], "alice/leaked.txt");
+
+    // Another URL's signature on this id, this signature on another URL's id, and an id
+    // that names no row: nothing.
+    let other_signature = query_param(other["url"].as_str().unwrap(), "X-Amz-Signature").unwrap();
+    let other_id = other["audit_id"].as_str().unwrap();
+    let leaked_id = leaked["audit_id"].as_str().unwrap();
+    for forged in [
+        url.replace(&signature, &other_signature),
+        url.replace(leaked_id, other_id),
+        url.replace(leaked_id, &uuid::Uuid::now_v7().to_string()),
+    ] {
+        assert_ne!(forged, url);
+        assert!(events(forged.clone()).await.is_empty(), "{forged}");
+    }
+
+    let no_id = url.replace(presignd::audit::AUDIT_ID_PARAM, "x-other");
+    let no_signature = url.replace("X-Amz-Signature", "X-Other");
+    for bad in [
+        format!("url={}", urlencode("not a url")),
+        format!("url={}", urlencode(&no_id)),
+        format!("url={}", urlencode(&no_signature)),
+        format!(
+            "url={}&signature={}",
+            urlencode(&url),
+            urlencode(&signature)
+        ),
+    ] {
+        let response = get(bad.clone()).await.unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "invalid_request");
+        assert!(
+            problem["detail"].as_str().unwrap().starts_with("url: "),
+            "{bad}: {problem}"
+        );
+    }
+
+    // The lookups are audited with the id and the fingerprint, never the signature.
+    let rows = app.audit_rows().await;
+    let lookups: Vec<_> = rows
+        .iter()
+        .filter(|row| row.action == "presign:QueryAudit" && row.request["id"] == leaked["audit_id"])
+        .collect();
+    assert_eq!(
+        lookups.len(),
+        2,
+        "the lookup and the forged signature on this id"
+    );
+    assert!(
+        lookups
+            .iter()
+            .any(|row| row.request["signature_sha256"] == signature_fingerprint(&signature))
+    );
+    let dump = serde_json::to_string(&rows).unwrap();
+    assert!(!dump.contains(&signature));
+}
+
 fn urlencode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
