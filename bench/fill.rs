@@ -28,7 +28,8 @@ const CHUNK: i64 = 500_000;
 
 /// The generated rows' columns as layout-free values, for both stores alike: `i` the row
 /// number, `t_us` the time in µs since the epoch, `h1`..`h3` hashes of `i`, then text. The
-/// per-store INSERTs below turn them into the current layout.
+/// per-store INSERTs below turn them into the current layout (the compact one of migration
+/// `20261204130000`: SQLite blobs for ids and the fingerprint, integer µs for times).
 const LOGICAL: &str = "
     SELECT i, t_us, h1, h2, h3,
         CASE WHEN h1 % 10 < 3 THEN 1 ELSE 0 END AS service,
@@ -56,9 +57,8 @@ INSERT INTO audit_events (id, time, request_id, outcome, reason, issuer, subject
     user_agent, action, bucket, object_key, expires_at, expires_in, statement,
     signature_sha256, request, link_id, upload_id)
 SELECT
-    lower(substr(id_hex, 1, 8) || '-' || substr(id_hex, 9, 4) || '-' || substr(id_hex, 13, 4)
-          || '-' || substr(id_hex, 17, 4) || '-' || substr(id_hex, 21, 12)),
-    strftime('%Y-%m-%dT%H:%M:%S', t_us / 1000000, 'unixepoch') || printf('.%06dZ', t_us % 1000000),
+    unhex(id_hex),
+    t_us,
     printf('%016x%016x', h1 * 31 + h2, i),
     outcome,
     CASE WHEN outcome = 'denied' THEN 'no statement allows' END,
@@ -78,22 +78,20 @@ SELECT
                                       strftime('%Y-%m-%d', t_us / 1000000, 'unixepoch'), h3 % 100000)
          ELSE printf('users/%s/photos/img-%06d.jpg', subject, h3 % 1000000) END,
     CASE WHEN outcome = 'issued' AND action <> 'presign:QueryAudit' THEN
-        strftime('%Y-%m-%dT%H:%M:%S', t_us / 1000000 + CASE WHEN service = 1 THEN 3600 ELSE 900 END, 'unixepoch')
-        || printf('.%06dZ', t_us % 1000000) END,
+        t_us + CASE WHEN service = 1 THEN 3600 ELSE 900 END * 1000000 END,
     CASE WHEN outcome = 'issued' AND action <> 'presign:QueryAudit' THEN
         CASE WHEN service = 1 THEN 3600 ELSE 900 END END,
     CASE WHEN outcome = 'denied' THEN NULL
          WHEN action = 'presign:QueryAudit' THEN 'OpsAudit'
          WHEN service = 1 THEN 'ServiceExports'
          WHEN action = 's3:PutObject' THEN 'OwnFolderWrite' ELSE 'OwnFolderRead' END,
-    CASE WHEN outcome = 'issued' AND action <> 'presign:QueryAudit' THEN sig_hex END,
+    CASE WHEN outcome = 'issued' AND action <> 'presign:QueryAudit' THEN unhex(sig_hex) END,
     CASE WHEN action = 's3:PutObject' THEN '{\"content_type\":\"image/jpeg\",\"content_length\":' || (h3 % 5000000) || ',\"requested_expires_in\":900}'
          WHEN action = 'presign:QueryAudit' THEN '{\"limit\":100,\"subject\":\"user-00042\"}'
          ELSE '{\"content_type\":\"image/jpeg\",\"requested_expires_in\":900}' END,
     NULL,
     CASE WHEN action = 's3:PutObject' AND h3 % 100 = 0 THEN
-        lower(substr(sig_hex, 1, 8) || '-' || substr(sig_hex, 9, 4) || '-7' || substr(sig_hex, 14, 3)
-              || '-8' || substr(sig_hex, 18, 3) || '-' || substr(sig_hex, 21, 12)) END
+        unhex(substr(sig_hex, 1, 12) || '7' || substr(sig_hex, 14, 3) || '8' || substr(sig_hex, 18, 15)) END
 FROM v";
 
 const POSTGRES_INSERT: &str = "
@@ -141,7 +139,7 @@ SELECT
          WHEN action = 'presign:QueryAudit' THEN 'OpsAudit'
          WHEN service = 1 THEN 'ServiceExports'
          WHEN action = 's3:PutObject' THEN 'OwnFolderWrite' ELSE 'OwnFolderRead' END,
-    CASE WHEN outcome = 'issued' AND action <> 'presign:QueryAudit' THEN sig_hex END,
+    CASE WHEN outcome = 'issued' AND action <> 'presign:QueryAudit' THEN decode(sig_hex, 'hex') END,
     CASE WHEN action = 's3:PutObject' THEN jsonb_build_object('content_type', 'image/jpeg',
                                         'content_length', h3 % 5000000, 'requested_expires_in', 900)
          WHEN action = 'presign:QueryAudit' THEN '{\"limit\":100,\"subject\":\"user-00042\"}'::jsonb
@@ -226,7 +224,11 @@ fn progress(done: i64, started: Instant) {
 }
 
 async fn fill_sqlite(args: &Args, start_us: i64, step_us: i64) -> Result<(), sqlx::Error> {
-    let mut db = sqlx::SqliteConnection::connect(&args.url).await?;
+    // The store opened for the migrations closes its connections in the background; wait
+    // for them, since leaving WAL mode needs the database alone.
+    let options = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&args.url)?
+        .busy_timeout(std::time::Duration::from_secs(30));
+    let mut db = sqlx::SqliteConnection::connect_with(&options).await?;
     // A fill is rebuilt from scratch if it fails: no journal, no fsync until the end.
     db.execute("PRAGMA journal_mode = OFF").await?;
     db.execute("PRAGMA synchronous = OFF").await?;

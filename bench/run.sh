@@ -4,7 +4,7 @@
 #   bench/run.sh [--duration SECONDS] [--rounds N] [--threads T] [--connections C]
 #                [--no-postgres] [--no-companion] [--no-build] [--serve]
 #                [--log-level LEVEL] [--filled-sqlite FILE] [--filled-postgres DB]
-#                [--query-runs N] [--sweep-days D]
+#                [--query-runs N] [--sweep-days D] [--queries-only]
 #
 # Builds presignd, the ceiling (examples/ceiling.rs) and the fixed-rate client
 # (bench/rate.rs) in release mode; starts presignd twice (SQLite and PostgreSQL audit),
@@ -30,6 +30,7 @@ FILLED_SQLITE=""
 FILLED_PG=""
 QUERY_RUNS=20
 SWEEP_DAYS=0
+QUERIES_ONLY=0
 PG_URL_BASE=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 
 while [ $# -gt 0 ]; do
@@ -47,7 +48,8 @@ while [ $# -gt 0 ]; do
     --filled-postgres) FILLED_PG=$2; shift 2 ;;
     --query-runs) QUERY_RUNS=$2; shift 2 ;;
     --sweep-days) SWEEP_DAYS=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --queries-only) QUERIES_ONLY=1; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -295,6 +297,74 @@ if [ "$SERVE" = 1 ]; then
   wait
 fi
 
+# The audit queries of a full log, through the API with curl, one at a time on an idle
+# server: --query-runs of each; time_total from curl (connect included, loopback).
+QUERIES=$WORK/queries.jsonl
+: >"$QUERIES"
+measure_queries() { # SERVER
+  local ops leaked signature since until q name params args i times events
+  ops=$("$PRESIGND" --config "$CONFIG" token --sub ops-bench --claim 'groups=["ops"]' --ttl 1h)
+  IFS=$'\t' read -r _ _ token body < <(head -1 "$WORK/presign-hs.tsv")
+  leaked=$(curl -sS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data-binary "$body" "http://${ADDR[$1]}/presign" | jq -r .url)
+  signature=$(jq -rn --arg u "$leaked" '$u | capture("X-Amz-Signature=(?<s>[0-9a-f]+)").s')
+  since=$(date -u -d '2 days ago' +%Y-%m-%dT%H:%M:%SZ)
+  until=$(date -u -d '1 day ago' +%Y-%m-%dT%H:%M:%SZ)
+  # What to look for: a user's GET in that day (subject, bucket, the user's folder), from
+  # the log itself, so that every filter names rows that exist.
+  local pick user bucket folder
+  pick=$(curl -sS -G -H "Authorization: Bearer $ops" --data-urlencode "since=$since" \
+    --data-urlencode "until=$until" --data-urlencode 'key_prefix=users/' \
+    --data-urlencode limit=1 "http://${ADDR[$1]}/audit" | jq -c '.events[0]')
+  [ "$pick" != null ] || die "$1: no user rows in the day before yesterday (is it a bench/fill.rs store?)"
+  user=$(jq -r .subject <<<"$pick")
+  bucket=$(jq -r .bucket <<<"$pick")
+  folder=$(jq -r '.key | split("/")[0:2] | join("/") + "/"' <<<"$pick")
+  log "queries on $1: subject $user, bucket $bucket, prefix $folder, day $since"
+  for q in \
+    "url|url=$leaked" \
+    "subject+24h (service)|subject=svc-03|since=$since|until=$until" \
+    "subject+24h (user)|subject=$user|since=$since|until=$until" \
+    "bucket+prefix+24h (user)|bucket=$bucket|key_prefix=$folder|since=$since|until=$until" \
+    "bucket+prefix+24h (broad)|bucket=$bucket|key_prefix=users/|since=$since|until=$until" \
+    "first page|limit=100" \
+    "signature (7 days)|signature=$signature" \
+    "subject, no window|subject=$user" \
+    "bucket+prefix, no window|bucket=$bucket|key_prefix=$folder"; do
+    IFS='|' read -r name params <<<"$q"
+    args=()
+    IFS='|' read -ra kv <<<"$params"
+    for p in "${kv[@]}"; do args+=(--data-urlencode "$p"); done
+    times=()
+    for i in $(seq 1 "$QUERY_RUNS"); do
+      out=$(curl -sS -G -o "$WORK/query.json" -w '%{http_code} %{time_total}' \
+        -H "Authorization: Bearer $ops" "${args[@]}" "http://${ADDR[$1]}/audit")
+      [ "${out% *}" = 200 ] || die "$1 query $name answered ${out% *}: $(cat "$WORK/query.json")"
+      times+=("${out#* }")
+    done
+    events=$(jq '.events | length' "$WORK/query.json")
+    printf '%s\n' "${times[@]}" | jq -s -c --arg server "$1" --arg q "$name" --argjson n "$events" '
+      map(. * 1000) | sort | {server: $server, query: $q, events: $n,
+        median_ms: .[(length - 1) / 2 | floor], p90_ms: .[(length * 9 / 10) | floor], max_ms: .[-1]}' >>"$QUERIES"
+    jq -r '"  \(.server) \(.query): median \(.median_ms) ms, max \(.max_ms) ms, \(.events) events"' <<<"$(tail -1 "$QUERIES")" >&2
+  done
+}
+print_queries() {
+  [ -s "$QUERIES" ] || return 0
+  echo
+  echo "audit queries on the full logs, through GET /audit ($QUERY_RUNS runs each, curl time_total):"
+  printf '%-15s %-28s %9s %9s %9s %7s\n' server query median_ms p90_ms max_ms events
+  jq -r '[.server, .query, .median_ms, .p90_ms, .max_ms, .events] | @tsv' "$QUERIES" \
+    | awk -F'\t' '{printf "%-15s %-28s %9.2f %9.2f %9.2f %7d\n", $1, $2, $3, $4, $5, $6}'
+}
+if [ "$QUERIES_ONLY" = 1 ]; then
+  [ -n "$FILLED_SQLITE" ] && measure_queries sqlite-full
+  [ -n "$FILLED_PG" ] && measure_queries postgres-full
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  print_queries
+  exit 0
+fi
+
 # ---------------------------------------------------------------- scenarios
 # name | server | request file | what it is
 SCENARIOS=(
@@ -384,49 +454,10 @@ if [ "$SWEEP_DAYS" -gt 0 ]; then
   fi
 fi
 
-# The audit queries of a full log, through the API with curl, one at a time on an idle
-# server: --query-runs of each; time_total from curl (connect included, loopback).
-QUERIES=$WORK/queries.jsonl
-: >"$QUERIES"
-measure_queries() { # SERVER
-  local ops leaked signature since until q name params args i times events
-  ops=$("$PRESIGND" --config "$CONFIG" token --sub ops-bench --claim 'groups=["ops"]' --ttl 1h)
-  IFS=$'\t' read -r _ _ token body < <(head -1 "$WORK/presign-hs.tsv")
-  leaked=$(curl -sS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-    --data-binary "$body" "http://${ADDR[$1]}/presign" | jq -r .url)
-  signature=$(jq -rn --arg u "$leaked" '$u | capture("X-Amz-Signature=(?<s>[0-9a-f]+)").s')
-  since=$(date -u -d '2 days ago' +%Y-%m-%dT%H:%M:%SZ)
-  until=$(date -u -d '1 day ago' +%Y-%m-%dT%H:%M:%SZ)
-  for q in \
-    "url|url=$leaked" \
-    "subject+24h (service)|subject=svc-03|since=$since|until=$until" \
-    "subject+24h (user)|subject=user-00042|since=$since|until=$until" \
-    "bucket+prefix+24h|bucket=media-1|key_prefix=users/user-0004|since=$since|until=$until" \
-    "bucket+prefix+24h (broad)|bucket=media-1|key_prefix=users/|since=$since|until=$until" \
-    "first page|limit=100" \
-    "signature (7 days)|signature=$signature" \
-    "subject, no window|subject=user-00042" \
-    "bucket+prefix, no window|bucket=media-1|key_prefix=users/user-0004"; do
-    IFS='|' read -r name params <<<"$q"
-    args=()
-    IFS='|' read -ra kv <<<"$params"
-    for p in "${kv[@]}"; do args+=(--data-urlencode "$p"); done
-    times=()
-    for i in $(seq 1 "$QUERY_RUNS"); do
-      out=$(curl -sS -G -o "$WORK/query.json" -w '%{http_code} %{time_total}' \
-        -H "Authorization: Bearer $ops" "${args[@]}" "http://${ADDR[$1]}/audit")
-      [ "${out% *}" = 200 ] || die "$1 query $name answered ${out% *}: $(cat "$WORK/query.json")"
-      times+=("${out#* }")
-    done
-    events=$(jq '.events | length' "$WORK/query.json")
-    printf '%s\n' "${times[@]}" | jq -s -c --arg server "$1" --arg q "$name" --argjson n "$events" '
-      map(. * 1000) | sort | {server: $server, query: $q, events: $n,
-        median_ms: .[(length - 1) / 2 | floor], p90_ms: .[(length * 9 / 10) | floor], max_ms: .[-1]}' >>"$QUERIES"
-    jq -r '"  \(.server) \(.query): median \(.median_ms) ms, max \(.max_ms) ms, \(.events) events"' <<<"$(tail -1 "$QUERIES")" >&2
-  done
-}
-[ -n "$FILLED_SQLITE" ] && measure_queries sqlite-full
-[ -n "$FILLED_PG" ] && measure_queries postgres-full
+if [ "$QUERIES_ONLY" = 0 ]; then
+  [ -n "$FILLED_SQLITE" ] && measure_queries sqlite-full
+  [ -n "$FILLED_PG" ] && measure_queries postgres-full
+fi
 
 LOAD_AFTER=$(cat /proc/loadavg)
 log "load after: $LOAD_AFTER"
@@ -499,13 +530,7 @@ echo "latency at half the maximum rate (open loop, from each request's due time)
 printf '%-22s %10s %10s %8s %8s %8s %7s\n' scenario target/s achieved/s p50_ms p99_ms max_ms errors
 jq -r '[.scenario, .target_rate, .achieved_rate, .p50_ms, .p99_ms, .max_ms, (.non_2xx + .socket_errors)] | @tsv' "$HALF" \
   | awk -F'\t' '{printf "%-22s %10d %10.0f %8.2f %8.2f %8.2f %7d\n", $1, $2, $3, $4, $5, $6, $7}'
-if [ -s "$QUERIES" ]; then
-  echo
-  echo "audit queries on the full logs, through GET /audit ($QUERY_RUNS runs each, curl time_total):"
-  printf '%-15s %-28s %9s %9s %9s %7s\n' server query median_ms p90_ms max_ms events
-  jq -r '[.server, .query, .median_ms, .p90_ms, .max_ms, .events] | @tsv' "$QUERIES" \
-    | awk -F'\t' '{printf "%-15s %-28s %9.2f %9.2f %9.2f %7d\n", $1, $2, $3, $4, $5, $6}'
-fi
+print_queries
 if [ "$SWEEP_DAYS" -gt 0 ]; then
   echo
   echo "retention sweep (retention_days = $SWEEP_DAYS, swept from startup): rows left after the half-rate run:"

@@ -547,3 +547,185 @@ async fn far_times_are_400s_naming_the_parameter(backend: Backend) {
         assert_eq!(response.status(), 200, "{field}={value}");
     }
 }
+
+/// The first migration of the compact layout: the rows written before it must read back
+/// the same after it.
+const COMPACT_LAYOUT: i64 = 20261204130000;
+
+#[tokio::test]
+async fn the_compact_layout_keeps_existing_rows_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/audit.db?mode=rwc", dir.path().display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    migrate_before_compact(sqlx::migrate!("./migrations/sqlite"), &pool).await;
+    let [issued, denied] = rows_before_compact();
+    for event in [&issued, &denied] {
+        let text_time = |t: time::OffsetDateTime| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+            ))
+            .unwrap()
+        };
+        sqlx::query(OLD_INSERT)
+            .bind(event.id.to_string())
+            .bind(text_time(event.time))
+            .bind(&event.request_id)
+            .bind(event.outcome.as_str())
+            .bind(&event.reason)
+            .bind(&event.issuer)
+            .bind(&event.subject)
+            .bind(&event.client_ip)
+            .bind(&event.user_agent)
+            .bind(&event.action)
+            .bind(&event.bucket)
+            .bind(&event.key)
+            .bind(event.expires_at.map(text_time))
+            .bind(event.expires_in)
+            .bind(&event.statement)
+            .bind(&event.signature_sha256)
+            .bind(event.request.to_string())
+            .bind(event.link_id.map(|id| id.to_string()))
+            .bind(event.upload_id.map(|id| id.to_string()))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    assert_read_back_after_migration(&url, [issued, denied]).await;
+}
+
+#[tokio::test]
+async fn the_compact_layout_keeps_existing_rows_postgres() {
+    let url = crate::harness::fresh_postgres_database().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    migrate_before_compact(sqlx::migrate!("./migrations/postgres"), &pool).await;
+    let [issued, denied] = rows_before_compact();
+    for event in [&issued, &denied] {
+        sqlx::query(
+            "INSERT INTO audit_events (id, time, request_id, outcome, reason, issuer, subject, \
+             client_ip, user_agent, action, bucket, object_key, expires_at, expires_in, \
+             statement, signature_sha256, request, link_id, upload_id) VALUES ($1, $2, $3, $4, \
+             $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        )
+        .bind(event.id)
+        .bind(event.time)
+        .bind(&event.request_id)
+        .bind(event.outcome.as_str())
+        .bind(&event.reason)
+        .bind(&event.issuer)
+        .bind(&event.subject)
+        .bind(&event.client_ip)
+        .bind(&event.user_agent)
+        .bind(&event.action)
+        .bind(&event.bucket)
+        .bind(&event.key)
+        .bind(event.expires_at)
+        .bind(event.expires_in)
+        .bind(&event.statement)
+        .bind(&event.signature_sha256)
+        .bind(sqlx::types::Json(&event.request))
+        .bind(event.link_id)
+        .bind(event.upload_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    assert_read_back_after_migration(&url, [issued, denied]).await;
+}
+
+const OLD_INSERT: &str = "INSERT INTO audit_events (id, time, request_id, outcome, reason, \
+     issuer, subject, client_ip, user_agent, action, bucket, object_key, expires_at, \
+     expires_in, statement, signature_sha256, request, link_id, upload_id) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+async fn migrate_before_compact<'c, A>(mut migrator: sqlx::migrate::Migrator, pool: A)
+where
+    A: sqlx::Acquire<'c>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < COMPACT_LAYOUT)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    migrator.run(pool).await.unwrap();
+}
+
+/// An issued row with every field and a denied one with every option empty.
+fn rows_before_compact() -> [presignd::audit::AuditEvent; 2] {
+    let issued = presignd::audit::AuditEvent {
+        id: uuid::Uuid::now_v7(),
+        time: time::macros::datetime!(2026-11-23 15:02:03.123456 UTC),
+        request_id: "req-1".into(),
+        outcome: Outcome::Issued,
+        reason: None,
+        issuer: "https://idp.example".into(),
+        subject: "alice".into(),
+        client_ip: Some("192.0.2.1".into()),
+        user_agent: Some("curl/8".into()),
+        action: "s3:PutObject".into(),
+        bucket: Some(BUCKET.into()),
+        key: Some("alice/a.txt".into()),
+        expires_at: Some(time::macros::datetime!(2026-11-23 15:17:03.123456 UTC)),
+        expires_in: Some(900),
+        statement: Some("OwnFolderWrite".into()),
+        signature_sha256: Some(signature_fingerprint("sig")),
+        request: json!({"content_type": "text/plain"}),
+        link_id: None,
+        upload_id: Some(uuid::Uuid::now_v7()),
+    };
+    let denied = presignd::audit::AuditEvent {
+        id: uuid::Uuid::now_v7(),
+        time: time::macros::datetime!(2026-11-24 00:00:00 UTC),
+        outcome: Outcome::Denied,
+        reason: Some("no statement allows".into()),
+        client_ip: None,
+        user_agent: None,
+        bucket: None,
+        key: None,
+        expires_at: None,
+        expires_in: None,
+        statement: None,
+        signature_sha256: None,
+        request: json!({}),
+        link_id: Some(uuid::Uuid::now_v7()),
+        upload_id: None,
+        ..issued.clone()
+    };
+    [issued, denied]
+}
+
+async fn assert_read_back_after_migration(url: &str, rows: [presignd::audit::AuditEvent; 2]) {
+    let store = presignd::audit::open(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let page = read_page(
+        store.as_ref(),
+        &AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        },
+    )
+    .await
+    .unwrap();
+    let [issued, denied] = rows;
+    assert_eq!(
+        page.events,
+        [denied, issued.clone()],
+        "newest first, every field kept"
+    );
+    let by_id = read_page(
+        store.as_ref(),
+        &AuditQuery {
+            id: Some(issued.id),
+            signature_sha256: issued.signature_sha256.clone(),
+            limit: 10,
+            ..AuditQuery::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_id.events, [issued]);
+}
