@@ -3,6 +3,8 @@
 #
 #   bench/run.sh [--duration SECONDS] [--rounds N] [--threads T] [--connections C]
 #                [--no-postgres] [--no-companion] [--no-build] [--serve]
+#                [--log-level LEVEL] [--filled-sqlite FILE] [--filled-postgres DB]
+#                [--query-runs N] [--sweep-days D] [--queries-only]
 #
 # Builds presignd, the ceiling (examples/ceiling.rs) and the fixed-rate client
 # (bench/rate.rs) in release mode; starts presignd twice (SQLite and PostgreSQL audit),
@@ -10,6 +12,9 @@
 # wrk, so that the ratios compare runs made under the same machine load. Finally it
 # measures latency at half of each presignd's maximum rate, and prints the table.
 # --serve starts everything and waits, for profiling by hand.
+# --filled-sqlite / --filled-postgres (stores made by bench/fill.rs) add presignd servers
+# on copies of them: the same scenarios on a full log, the audit queries through the API
+# (--query-runs each), and with --sweep-days a retention sweep's latency.
 set -euo pipefail
 
 DURATION=10
@@ -20,6 +25,12 @@ POSTGRES=1
 COMPANION=1
 BUILD=1
 SERVE=0
+LOG_LEVEL=info
+FILLED_SQLITE=""
+FILLED_PG=""
+QUERY_RUNS=20
+SWEEP_DAYS=0
+QUERIES_ONLY=0
 PG_URL_BASE=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 
 while [ $# -gt 0 ]; do
@@ -32,7 +43,13 @@ while [ $# -gt 0 ]; do
     --no-companion) COMPANION=0; shift ;;
     --no-build) BUILD=0; shift ;;
     --serve) SERVE=1; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --log-level) LOG_LEVEL=$2; shift 2 ;;
+    --filled-sqlite) FILLED_SQLITE=$(realpath "$2"); shift 2 ;;
+    --filled-postgres) FILLED_PG=$2; shift 2 ;;
+    --query-runs) QUERY_RUNS=$2; shift 2 ;;
+    --sweep-days) SWEEP_DAYS=$2; shift 2 ;;
+    --queries-only) QUERIES_ONLY=1; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -42,7 +59,7 @@ BENCH=$ROOT/bench
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/presignd-bench.XXXXXX")
 PIDS=()
-PG_DB=""
+PG_DBS=()
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -54,9 +71,9 @@ cleanup() {
   for pid in "${PIDS[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
-  if [ -n "$PG_DB" ]; then
-    psql "$PG_URL_BASE/postgres" -qAtc "DROP DATABASE IF EXISTS $PG_DB" >/dev/null 2>&1 || true
-  fi
+  for db in "${PG_DBS[@]}"; do
+    psql "$PG_URL_BASE/postgres" -qAtc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -128,9 +145,9 @@ endpoint_url = "$S3_ENDPOINT"
 force_path_style = true
 
 [log]
+# The production default (json, info: one access-log line per request) unless --log-level.
 format = "json"
-# warn on the request path; info only for the startup line that gives the bound address.
-level = "warn,presignd::cli=info"
+level = "$LOG_LEVEL,presignd::cli=info"
 EOF
 # --config, not PRESIGND_CONFIG: the environment layer would read that as a config key.
 CONFIG=$WORK/presignd.toml
@@ -195,8 +212,9 @@ wait_for_address() { # LOGFILE PID -> prints host:port from "listening on ADDR" 
 }
 
 declare -A ADDR PID
-start_presignd() { # NAME DATABASE_URL
-  PRESIGND_AUDIT__DATABASE_URL=$2 "$PRESIGND" --config "$CONFIG" serve >"$WORK/$1.log" 2>&1 &
+start_presignd() { # NAME DATABASE_URL [RETENTION_DAYS]
+  PRESIGND_AUDIT__DATABASE_URL=$2 PRESIGND_AUDIT__RETENTION_DAYS=${3:-365} \
+    "$PRESIGND" --config "$CONFIG" serve >"$WORK/$1.log" 2>&1 &
   PID[$1]=$!
   PIDS+=($!)
   ADDR[$1]=$(wait_for_address "$WORK/$1.log" "${PID[$1]}") || die "presignd ($1) did not start"
@@ -206,8 +224,26 @@ start_presignd() { # NAME DATABASE_URL
 start_presignd sqlite "sqlite://$WORK/audit.db"
 if [ "$POSTGRES" = 1 ]; then
   PG_DB=presignd_bench_$(date +%s)_$$
+  PG_DBS+=("$PG_DB")
   psql "$PG_URL_BASE/postgres" -qAtc "CREATE DATABASE $PG_DB" >/dev/null
   start_presignd postgres "$PG_URL_BASE/$PG_DB"
+fi
+# Full logs: copies, so that every run starts from the same rows.
+copy_pg() { # TEMPLATE -> prints the new database's name
+  local db=presignd_bench_$(date +%s)_$$_$RANDOM
+  psql "$PG_URL_BASE/postgres" -qAtc "CREATE DATABASE $db TEMPLATE $1" >/dev/null
+  echo "$db"
+}
+if [ -n "$FILLED_SQLITE" ]; then
+  log "copying $FILLED_SQLITE"
+  cp "$FILLED_SQLITE" "$WORK/filled.db"
+  start_presignd sqlite-full "sqlite://$WORK/filled.db"
+fi
+if [ -n "$FILLED_PG" ]; then
+  log "copying PostgreSQL database $FILLED_PG"
+  PG_FULL_DB=$(copy_pg "$FILLED_PG")
+  PG_DBS+=("$PG_FULL_DB")
+  start_presignd postgres-full "$PG_URL_BASE/$PG_FULL_DB"
 fi
 
 CEILING_ISSUER=$HS_ISSUER CEILING_AUDIENCE=presignd CEILING_SECRET=$HS_SECRET \
@@ -261,6 +297,87 @@ if [ "$SERVE" = 1 ]; then
   wait
 fi
 
+# The audit queries of a full log, through the API with curl, one at a time on an idle
+# server: --query-runs of each; time_total from curl (connect included, loopback).
+QUERIES=$WORK/queries.jsonl
+: >"$QUERIES"
+measure_queries() { # SERVER
+  local ops leaked signature since until q name params args i times events
+  ops=$("$PRESIGND" --config "$CONFIG" token --sub ops-bench --claim 'groups=["ops"]' --ttl 1h)
+  IFS=$'\t' read -r _ _ token body < <(head -1 "$WORK/presign-hs.tsv")
+  leaked=$(curl -sS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    --data-binary "$body" "http://${ADDR[$1]}/presign" | jq -r .url)
+  signature=$(jq -rn --arg u "$leaked" '$u | capture("X-Amz-Signature=(?<s>[0-9a-f]+)").s')
+  since=$(date -u -d '2 days ago' +%Y-%m-%dT%H:%M:%SZ)
+  until=$(date -u -d '1 day ago' +%Y-%m-%dT%H:%M:%SZ)
+  # What to look for: a user's GET in that day (subject, bucket, the user's folder), from
+  # the log itself, so that every filter names rows that exist.
+  local pick user bucket folder
+  pick=$(curl -sS -G -H "Authorization: Bearer $ops" --data-urlencode "since=$since" \
+    --data-urlencode "until=$until" --data-urlencode 'key_prefix=users/' \
+    --data-urlencode limit=1 "http://${ADDR[$1]}/audit" | jq -c '.events[0]')
+  [ "$pick" != null ] || die "$1: no user rows in the day before yesterday (is it a bench/fill.rs store?)"
+  user=$(jq -r .subject <<<"$pick")
+  bucket=$(jq -r .bucket <<<"$pick")
+  folder=$(jq -r '.key | split("/")[0:2] | join("/") + "/"' <<<"$pick")
+  log "queries on $1: subject $user, bucket $bucket, prefix $folder, day $since"
+  for q in \
+    "url|url=$leaked" \
+    "subject+24h (service)|subject=svc-03|since=$since|until=$until" \
+    "subject+24h (user)|subject=$user|since=$since|until=$until" \
+    "bucket+prefix+24h (user)|bucket=$bucket|key_prefix=$folder|since=$since|until=$until" \
+    "bucket+prefix+24h (broad)|bucket=$bucket|key_prefix=users/|since=$since|until=$until" \
+    "first page|limit=100" \
+    "signature (7 days)|signature=$signature" \
+    "subject, no window|subject=$user" \
+    "bucket+prefix, no window|bucket=$bucket|key_prefix=$folder"; do
+    IFS='|' read -r name params <<<"$q"
+    args=()
+    IFS='|' read -ra kv <<<"$params"
+    for p in "${kv[@]}"; do args+=(--data-urlencode "$p"); done
+    times=()
+    failed=0
+    events=0
+    for i in $(seq 1 "$QUERY_RUNS"); do
+      out=$(curl -sS -G -o "$WORK/query.json" -w '%{http_code} %{time_total}' \
+        -H "Authorization: Bearer $ops" "${args[@]}" "http://${ADDR[$1]}/audit")
+      times+=("${out#* }")
+      if [ "${out% *}" = 200 ]; then
+        events=$(jq '.events | length' "$WORK/query.json")
+      else
+        failed=$((failed + 1)) # a 503 is the request timeout: the query took too long
+      fi
+    done
+    printf '%s\n' "${times[@]}" | jq -s -c --arg server "$1" --arg q "$name" --argjson n "$events" --argjson f "$failed" '
+      map(. * 1000) | sort | {server: $server, query: $q, events: $n, failed: $f,
+        median_ms: .[(length - 1) / 2 | floor], p90_ms: .[(length * 9 / 10) | floor], max_ms: .[-1]}' >>"$QUERIES"
+    jq -r '"  \(.server) \(.query): median \(.median_ms) ms, max \(.max_ms) ms, \(.events) events, \(.failed) failed"' <<<"$(tail -1 "$QUERIES")" >&2
+  done
+  # The floor under every figure above: the same client on a route with no auth, no store.
+  times=()
+  for i in $(seq 1 "$QUERY_RUNS"); do
+    times+=("$(curl -sS -o /dev/null -w '%{time_total}' "http://${ADDR[$1]}/healthz")")
+  done
+  printf '%s\n' "${times[@]}" | jq -s -c --arg server "$1" '
+    map(. * 1000) | sort | {server: $server, query: "GET /healthz (floor)", events: 0, failed: 0,
+      median_ms: .[(length - 1) / 2 | floor], p90_ms: .[(length * 9 / 10) | floor], max_ms: .[-1]}' >>"$QUERIES"
+}
+print_queries() {
+  [ -s "$QUERIES" ] || return 0
+  echo
+  echo "audit queries on the full logs, through GET /audit ($QUERY_RUNS runs each, curl time_total):"
+  printf '%-15s %-28s %9s %9s %9s %7s %7s\n' server query median_ms p90_ms max_ms events failed
+  jq -r '[.server, .query, .median_ms, .p90_ms, .max_ms, .events, .failed] | @tsv' "$QUERIES" \
+    | awk -F'\t' '{printf "%-15s %-28s %9.2f %9.2f %9.2f %7d %7d\n", $1, $2, $3, $4, $5, $6, $7}'
+}
+if [ "$QUERIES_ONLY" = 1 ]; then
+  [ -n "$FILLED_SQLITE" ] && measure_queries sqlite-full
+  [ -n "$FILLED_PG" ] && measure_queries postgres-full
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  print_queries
+  exit 0
+fi
+
 # ---------------------------------------------------------------- scenarios
 # name | server | request file | what it is
 SCENARIOS=(
@@ -277,6 +394,8 @@ SCENARIOS+=(
   "presignd-postgres|postgres|presign-hs|presignd GET URL, HS256, 50-stmt policy, PostgreSQL audit"
   "postgres-batch100|postgres|batch-100|presignd POST /presign/batch, 100 GET items, PostgreSQL audit"
 )
+[ -n "$FILLED_SQLITE" ] && SCENARIOS+=("sqlite-full|sqlite-full|presign-hs|as presignd-sqlite, on a copy of $(basename "$FILLED_SQLITE")")
+[ -n "$FILLED_PG" ] && SCENARIOS+=("postgres-full|postgres-full|presign-hs|as presignd-postgres, on a copy of database $FILLED_PG")
 [ "$COMPANION" = 1 ] && SCENARIOS+=("companion|companion|companion|Uppy Companion GET /s3/params (presigned POST, no auth, no audit)")
 
 RESULTS=$WORK/results.jsonl
@@ -310,19 +429,49 @@ done
 median_rps() { jq -s --arg s "$1" '[.[] | select(.scenario == $s) | .rps] | sort | .[(length - 1) / 2 | floor]' "$RESULTS"; }
 HALF=$WORK/half.jsonl
 : >"$HALF"
-for name in ceiling presignd-sqlite presignd-postgres; do
+half_rate() { # NAME SERVER RATE
+  log "half rate: $1 at $3 req/s for ${DURATION}s"
+  "$RATE" --addr "${ADDR[$2]}" --requests "$WORK/presign-hs.tsv" --rate "$3" \
+    --duration "$DURATION" --connections "$CONNECTIONS" \
+    | jq -c --arg s "$1" --arg load "$(cut -d' ' -f1 /proc/loadavg)" '. + {scenario: $s, load1: ($load|tonumber)}' >>"$HALF"
+  jq -r '"  \(.scenario): \(.achieved_rate) req/s achieved, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, errors \(.non_2xx + .socket_errors)"' <<<"$(tail -1 "$HALF")" >&2
+}
+for name in ceiling presignd-sqlite presignd-postgres sqlite-full postgres-full; do
   case "$name" in
     ceiling) server=ceiling ;;
     presignd-sqlite) server=sqlite ;;
     presignd-postgres) [ "$POSTGRES" = 1 ] || continue; server=postgres ;;
+    sqlite-full) [ -n "$FILLED_SQLITE" ] || continue; server=sqlite-full ;;
+    postgres-full) [ -n "$FILLED_PG" ] || continue; server=postgres-full ;;
   esac
-  rate=$(jq -n --argjson m "$(median_rps "$name")" '$m / 2 | floor')
-  log "half rate: $name at $rate req/s for ${DURATION}s"
-  "$RATE" --addr "${ADDR[$server]}" --requests "$WORK/presign-hs.tsv" --rate "$rate" \
-    --duration "$DURATION" --connections "$CONNECTIONS" \
-    | jq -c --arg s "$name" --arg load "$(cut -d' ' -f1 /proc/loadavg)" '. + {scenario: $s, load1: ($load|tonumber)}' >>"$HALF"
-  jq -r '"  \(.scenario): \(.achieved_rate) req/s achieved, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, errors \(.non_2xx + .socket_errors)"' <<<"$(tail -1 "$HALF")" >&2
+  half_rate "$name" "$server" "$(jq -n --argjson m "$(median_rps "$name")" '$m / 2 | floor')"
 done
+
+# A retention sweep on a full log: a server started on another copy with a retention that
+# leaves out the older rows sweeps them at startup; half-rate latency meanwhile.
+sweep() { # NAME DATABASE_URL FULL_SCENARIO
+  start_presignd "$1" "$2" "$SWEEP_DAYS"
+  half_rate "$1" "$1" "$(jq -n --argjson m "$(median_rps "$3")" '$m / 2 | floor')"
+}
+if [ "$SWEEP_DAYS" -gt 0 ]; then
+  if [ -n "$FILLED_SQLITE" ]; then
+    cp "$FILLED_SQLITE" "$WORK/sweep.db"
+    sweep sqlite-sweep "sqlite://$WORK/sweep.db" sqlite-full
+    SWEPT_ROWS_SQLITE=$(sqlite3 "$WORK/sweep.db" 'SELECT count(*) FROM audit_events' 2>/dev/null || echo "?")
+  fi
+  if [ -n "$FILLED_PG" ]; then
+    db=$(copy_pg "$FILLED_PG")
+    PG_DBS+=("$db")
+    sweep postgres-sweep "$PG_URL_BASE/$db" postgres-full
+    SWEPT_ROWS_PG=$(psql "$PG_URL_BASE/$db" -qAtc 'SELECT count(*) FROM audit_events')
+  fi
+fi
+
+if [ "$QUERIES_ONLY" = 0 ]; then
+  [ -n "$FILLED_SQLITE" ] && measure_queries sqlite-full
+  [ -n "$FILLED_PG" ] && measure_queries postgres-full
+fi
+
 LOAD_AFTER=$(cat /proc/loadavg)
 log "load after: $LOAD_AFTER"
 
@@ -377,11 +526,29 @@ for s in "${SCENARIOS[@]}"; do
     '[$s, ($m * $items | round), ($one | round), ($m * $items / $one * 100 | round / 100)] | @tsv' \
     | awk -F'\t' '{printf "%-22s %12d %14d %7.2fx\n", $1, $2, $3, $4}'
 done
+if [ -n "$FILLED_SQLITE$FILLED_PG" ]; then
+  echo
+  echo "full log against the empty one, same run (median req/s; per-round ratios):"
+  for pair in "sqlite-full presignd-sqlite" "postgres-full presignd-postgres"; do
+    read -r full empty <<<"$pair"
+    jq -s -r --arg f "$full" --arg e "$empty" '
+      def median: sort | .[(length - 1) / 2 | floor];
+      [.[] | select(.scenario == $f)] as $full | [.[] | select(.scenario == $e)] as $empty
+      | select(($full | length) > 0 and ($empty | length) > 0)
+      | "  \($f): \($full | map(.rps) | median | round) req/s, \(($full | map(.rps) | median) / ($empty | map(.rps) | median) * 100 | round / 100) x \($e) (\([range(0; $full | length) | ($full[.].rps / $empty[.].rps * 100 | round / 100) | tostring] | join("/")))"' "$RESULTS"
+  done
+fi
 echo
 echo "latency at half the maximum rate (open loop, from each request's due time):"
 printf '%-22s %10s %10s %8s %8s %8s %7s\n' scenario target/s achieved/s p50_ms p99_ms max_ms errors
 jq -r '[.scenario, .target_rate, .achieved_rate, .p50_ms, .p99_ms, .max_ms, (.non_2xx + .socket_errors)] | @tsv' "$HALF" \
   | awk -F'\t' '{printf "%-22s %10d %10.0f %8.2f %8.2f %8.2f %7d\n", $1, $2, $3, $4, $5, $6, $7}'
+print_queries
+if [ "$SWEEP_DAYS" -gt 0 ]; then
+  echo
+  echo "retention sweep (retention_days = $SWEEP_DAYS, swept from startup): rows left after the half-rate run:"
+  echo "  SQLite ${SWEPT_ROWS_SQLITE:--}, PostgreSQL ${SWEPT_ROWS_PG:--}"
+fi
 echo
 echo "audit rows: SQLite $AUDIT_SQLITE, PostgreSQL $AUDIT_PG (one per URL issued, checks included)"
 echo "scenarios:"

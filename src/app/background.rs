@@ -9,18 +9,26 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::audit::AuditStore;
 use crate::issuance::RateLimits;
 
-/// Best-effort retention: deletes expired rows in small batches, hourly. A failure is
-/// logged and retried next hour; it never affects requests.
+/// Rows deleted per statement: a commit queued behind one batch waits for it, so batches
+/// stay short (each row also leaves an entry in every index).
+const RETENTION_BATCH: u32 = 100;
+/// After each batch the sweep waits this many times as long as the batch took, so it holds
+/// the store (SQLite's one writer) at most a fifth of the time. Measured on a 10 M-row SQLite
+/// log: back-to-back batches of 1000 took the half-rate p99 from 15 ms to 580 ms.
+const RETENTION_PAUSE_FACTOR: u32 = 4;
+
+/// Best-effort retention: deletes expired rows in small, paced batches, hourly. A failure
+/// is logged and retried next hour; it never affects requests.
 pub(super) async fn run_retention(store: Arc<dyn AuditStore>, retention_days: u32) {
-    const BATCH: u32 = 1000;
     let mut hourly = tokio::time::interval(Duration::from_secs(3600));
     loop {
         hourly.tick().await;
         let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(retention_days.into());
         loop {
-            match store.delete_older_than(cutoff, BATCH).await {
-                Ok(deleted) if deleted < u64::from(BATCH) => break,
-                Ok(_) => tokio::task::yield_now().await,
+            let started = std::time::Instant::now();
+            match store.delete_older_than(cutoff, RETENTION_BATCH).await {
+                Ok(deleted) if deleted < u64::from(RETENTION_BATCH) => break,
+                Ok(_) => tokio::time::sleep(started.elapsed() * RETENTION_PAUSE_FACTOR).await,
                 Err(error) => {
                     tracing::warn!(error = %error, "audit retention failed; retrying next hour");
                     break;

@@ -33,6 +33,10 @@ use postgres::PostgresStore;
 use sqlite::SqliteStore;
 pub use writer::{AuditWriter, Committed, Pending, WriterSettings};
 
+/// The query parameter that carries the audit id inside every URL, covered by the
+/// signature: the leaked-URL lookup (`GET /audit?url=`) finds the row by it.
+pub const AUDIT_ID_PARAM: &str = "x-presignd-id";
+
 /// Whether a URL was issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -237,6 +241,8 @@ pub struct AuditQuery {
     pub outcome: Option<Outcome>,
     /// Already hashed with [`signature_fingerprint`].
     pub signature_sha256: Option<String>,
+    /// The row's id (a URL's `x-presignd-id`).
+    pub id: Option<Uuid>,
     pub link_id: Option<Uuid>,
     pub upload_id: Option<Uuid>,
     /// Rows per page (1..=1000).
@@ -350,7 +356,8 @@ pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::fro
 /// schema is not ready.
 const PING_SQL: &str = "SELECT 1 FROM audit_events LIMIT 1";
 
-/// Appends the filters both stores write alike: exact matches on text columns.
+/// Appends the filters both stores write alike: exact matches on text columns. (Each
+/// store binds ids and the fingerprint in its own types.)
 fn push_exact_filters<DB>(select: &mut sqlx::QueryBuilder<DB>, query: &AuditQuery)
 where
     DB: sqlx::Database,
@@ -362,7 +369,6 @@ where
         ("issuer", &query.issuer),
         ("bucket", &query.bucket),
         ("action", &query.action),
-        ("signature_sha256", &query.signature_sha256),
     ] {
         if let Some(value) = value {
             select
@@ -421,6 +427,27 @@ pub async fn read_page(
     })
 }
 
+/// The fingerprint's 32 bytes, as both stores keep it; [`AuditEvent::sanitized`] lets
+/// only well-formed fingerprints (64 hex digits) through.
+fn fingerprint_bytes(hex_text: &Option<String>) -> Option<Vec<u8>> {
+    hex_text.as_deref().and_then(|text| hex::decode(text).ok())
+}
+
+/// The least text greater than every text that starts with `prefix`, in code point order
+/// (which is UTF-8 byte order): with it, `prefix <= key < end` is exactly "key starts with
+/// prefix". `None` when no such text exists (a prefix of only U+10FFFF).
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next scalar value: past the surrogates after U+D7FF.
+        if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// The text of a `key_prefix` filter with LIKE's wildcards escaped (escape char `\`).
 fn like_prefix(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
@@ -472,6 +499,24 @@ mod tests {
         };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(Cursor::decode("not a cursor"), None);
+    }
+
+    #[test]
+    fn prefix_end_bounds_exactly_the_texts_with_the_prefix() {
+        assert_eq!(prefix_end("users/a").as_deref(), Some("users/b"));
+        assert_eq!(prefix_end("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        let end = prefix_end("users/a").unwrap();
+        for inside in ["users/a", "users/a/", "users/a\u{10FFFF}\u{10FFFF}"] {
+            assert!(inside >= "users/a" && inside < end.as_str(), "{inside}");
+        }
+        for outside in ["users/", "users/b", "users/`"] {
+            assert!(
+                !(outside >= "users/a" && outside < end.as_str()),
+                "{outside}"
+            );
+        }
     }
 
     #[test]

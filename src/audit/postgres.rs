@@ -1,4 +1,5 @@
-//! PostgreSQL audit store: the production store, shared by every replica. The SQL stays
+//! PostgreSQL audit store: the production store, shared by every replica. The signature's
+//! fingerprint is kept as its 32 bytes (`bytea`, migration `20261204130000`). The SQL stays
 //! within what PostgreSQL-compatible engines share (DESIGN §9).
 
 use async_trait::async_trait;
@@ -19,7 +20,7 @@ const INSERT_UNNEST: &str = concat!(
     insert_columns!(),
     "SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], \
      $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
-     $13::timestamptz[], $14::int8[], $15::text[], $16::text[], $17::jsonb[], $18::uuid[], \
+     $13::timestamptz[], $14::int8[], $15::text[], $16::bytea[], $17::jsonb[], $18::uuid[], \
      $19::uuid[])"
 );
 
@@ -59,7 +60,9 @@ fn decode_row(row: &PgRow) -> Result<AuditEvent, AuditError> {
         expires_at: row.try_get("expires_at")?,
         expires_in: row.try_get("expires_in")?,
         statement: row.try_get("statement")?,
-        signature_sha256: row.try_get("signature_sha256")?,
+        signature_sha256: row
+            .try_get::<Option<Vec<u8>>, _>("signature_sha256")?
+            .map(hex::encode),
         request: row.try_get("request")?,
         link_id: row.try_get("link_id")?,
         upload_id: row.try_get("upload_id")?,
@@ -100,7 +103,12 @@ impl AuditStore for PostgresStore {
             .bind(events.iter().map(|e| e.expires_at).collect::<Vec<_>>())
             .bind(events.iter().map(|e| e.expires_in).collect::<Vec<_>>())
             .bind(column(|e| e.statement.as_deref()))
-            .bind(column(|e| e.signature_sha256.as_deref()))
+            .bind(
+                events
+                    .iter()
+                    .map(|e| super::fingerprint_bytes(&e.signature_sha256))
+                    .collect::<Vec<_>>(),
+            )
             .bind(events.iter().map(|e| Json(&e.request)).collect::<Vec<_>>())
             .bind(events.iter().map(|e| e.link_id).collect::<Vec<_>>())
             .bind(events.iter().map(|e| e.upload_id).collect::<Vec<_>>())
@@ -122,7 +130,16 @@ impl AuditStore for PostgresStore {
             select.push(" AND time < ").push_bind(until);
         }
         super::push_exact_filters(&mut select, query);
-        for (column, id) in [("link_id", query.link_id), ("upload_id", query.upload_id)] {
+        if let Some(fingerprint) = super::fingerprint_bytes(&query.signature_sha256) {
+            select
+                .push(" AND signature_sha256 = ")
+                .push_bind(fingerprint);
+        }
+        for (column, id) in [
+            ("id", query.id),
+            ("link_id", query.link_id),
+            ("upload_id", query.upload_id),
+        ] {
             if let Some(id) = id {
                 select.push(format_args!(" AND {column} = ")).push_bind(id);
             }

@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use super::{AuditEvent, AuditQuery};
 
-/// Longest text kept in an indexed column (`subject`, `bucket`, `object_key`,
-/// `signature_sha256`), in bytes: `bucket` and `object_key` together stay under
+/// Longest text kept in an indexed column (`subject`, `bucket`, `object_key`), in bytes: `bucket` and `object_key` together stay under
 /// PostgreSQL's btree entry limit.
 const MAX_INDEXED_BYTES: usize = 1024;
 /// Longest text kept in any other column or JSON string, in bytes.
@@ -36,8 +35,13 @@ impl AuditEvent {
             (&mut self.bucket, MAX_INDEXED_BYTES),
             (&mut self.key, MAX_INDEXED_BYTES),
             (&mut self.statement, MAX_TEXT_BYTES),
-            (&mut self.signature_sha256, MAX_INDEXED_BYTES),
         ]);
+        // Stored as its 32 bytes: a fingerprint is what `signature_fingerprint` makes (every
+        // row with one gets it there), so nothing else can be kept.
+        self.signature_sha256 = self
+            .signature_sha256
+            .map(|text| text.to_ascii_lowercase())
+            .filter(|text| is_fingerprint(text));
         safe_json(&mut self.request);
         self
     }
@@ -56,6 +60,11 @@ impl AuditQuery {
         ]);
         self
     }
+}
+
+/// Whether `text` is a SHA-256 in hex, as [`super::signature_fingerprint`] writes it.
+fn is_fingerprint(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Each text present, made safe under its bound.
@@ -142,6 +151,19 @@ mod tests {
             event.request["filter"].as_str().unwrap().len(),
             MAX_TEXT_BYTES
         );
+    }
+
+    #[test]
+    fn only_a_fingerprint_is_kept_as_one() {
+        let mut event = sample_event();
+        let fingerprint = event.signature_sha256.clone().unwrap();
+        event.signature_sha256 = Some(fingerprint.to_ascii_uppercase());
+        assert_eq!(
+            event.clone().sanitized().signature_sha256,
+            Some(fingerprint)
+        );
+        event.signature_sha256 = Some("not a fingerprint".into());
+        assert_eq!(event.sanitized().signature_sha256, None);
     }
 
     #[test]

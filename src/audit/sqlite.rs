@@ -1,4 +1,7 @@
-//! SQLite audit store: the embedded default, in WAL mode. The writer commits without
+//! SQLite audit store: the embedded default, in WAL mode. Rows are compact (migration
+//! `20261204130000`): ids are 16-byte blobs, times integer microseconds since the epoch,
+//! the signature's fingerprint its 32 bytes.
+//! The writer commits without
 //! waiting for the disk (`synchronous = NORMAL`) and [`AuditStore::sync`] then fsyncs the
 //! WAL: a row is on disk before the writer reports it, as with `FULL`, but one fsync covers
 //! every batch committed meanwhile, and the next batch is written while it runs.
@@ -18,9 +21,6 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use uuid::Uuid;
 
 use super::{AuditError, AuditEvent, AuditQuery, AuditStore, Outcome};
 
@@ -85,36 +85,24 @@ impl SqliteStore {
     }
 }
 
-/// Fixed-width UTC text, so that comparing strings compares times.
-fn encode_time(time: OffsetDateTime) -> String {
-    let format =
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
-    time.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_default()
+/// Microseconds since the epoch: what PostgreSQL keeps of a time, in one integer. Times
+/// reach the store only within years 1970..=9999 (filters check), far inside `i64`.
+fn encode_time(time: OffsetDateTime) -> i64 {
+    i64::try_from(time.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
 }
 
-fn decode_time(text: &str) -> Result<OffsetDateTime, AuditError> {
-    OffsetDateTime::parse(text, &Rfc3339)
-        .map_err(|e| AuditError::Corrupt(format!("time {text:?}: {e}")))
-}
-
-fn decode_id(column: &str, text: &str) -> Result<Uuid, AuditError> {
-    Uuid::parse_str(text).map_err(|e| AuditError::Corrupt(format!("{column} {text:?}: {e}")))
-}
-
-fn decode_optional_id(row: &SqliteRow, column: &str) -> Result<Option<Uuid>, AuditError> {
-    let text: Option<String> = row.try_get(column)?;
-    text.map(|text| decode_id(column, &text)).transpose()
+fn decode_time(micros: i64) -> Result<OffsetDateTime, AuditError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
+        .map_err(|e| AuditError::Corrupt(format!("time {micros}: {e}")))
 }
 
 fn decode_row(row: &SqliteRow) -> Result<AuditEvent, AuditError> {
-    let id: String = row.try_get("id")?;
-    let expires_at: Option<String> = row.try_get("expires_at")?;
+    let expires_at: Option<i64> = row.try_get("expires_at")?;
+    let signature: Option<Vec<u8>> = row.try_get("signature_sha256")?;
     let request: String = row.try_get("request")?;
     Ok(AuditEvent {
-        id: decode_id("id", &id)?,
-        time: decode_time(&row.try_get::<String, _>("time")?)?,
+        id: row.try_get("id")?,
+        time: decode_time(row.try_get("time")?)?,
         request_id: row.try_get("request_id")?,
         outcome: Outcome::parse(&row.try_get::<String, _>("outcome")?)?,
         reason: row.try_get("reason")?,
@@ -125,14 +113,14 @@ fn decode_row(row: &SqliteRow) -> Result<AuditEvent, AuditError> {
         action: row.try_get("action")?,
         bucket: row.try_get("bucket")?,
         key: row.try_get("object_key")?,
-        expires_at: expires_at.as_deref().map(decode_time).transpose()?,
+        expires_at: expires_at.map(decode_time).transpose()?,
         expires_in: row.try_get("expires_in")?,
         statement: row.try_get("statement")?,
-        signature_sha256: row.try_get("signature_sha256")?,
+        signature_sha256: signature.map(hex::encode),
         request: serde_json::from_str(&request)
             .map_err(|e| AuditError::Corrupt(format!("request: {e}")))?,
-        link_id: decode_optional_id(row, "link_id")?,
-        upload_id: decode_optional_id(row, "upload_id")?,
+        link_id: row.try_get("link_id")?,
+        upload_id: row.try_get("upload_id")?,
     })
 }
 
@@ -151,7 +139,7 @@ impl AuditStore for SqliteStore {
         }
         let mut insert = QueryBuilder::<Sqlite>::new(insert_columns!());
         insert.push_values(events, |mut row, event| {
-            row.push_bind(event.id.to_string())
+            row.push_bind(event.id)
                 .push_bind(encode_time(event.time))
                 .push_bind(&event.request_id)
                 .push_bind(event.outcome.as_str())
@@ -166,10 +154,10 @@ impl AuditStore for SqliteStore {
                 .push_bind(event.expires_at.map(encode_time))
                 .push_bind(event.expires_in)
                 .push_bind(&event.statement)
-                .push_bind(&event.signature_sha256)
+                .push_bind(super::fingerprint_bytes(&event.signature_sha256))
                 .push_bind(event.request.to_string())
-                .push_bind(event.link_id.map(|id| id.to_string()))
-                .push_bind(event.upload_id.map(|id| id.to_string()));
+                .push_bind(event.link_id)
+                .push_bind(event.upload_id);
         });
         insert.build().execute(&self.writer).await?;
         Ok(())
@@ -215,30 +203,37 @@ impl AuditStore for SqliteStore {
             select.push(" AND time < ").push_bind(encode_time(until));
         }
         super::push_exact_filters(&mut select, query);
-        for (column, id) in [("link_id", query.link_id), ("upload_id", query.upload_id)] {
+        if let Some(fingerprint) = super::fingerprint_bytes(&query.signature_sha256) {
+            select
+                .push(" AND signature_sha256 = ")
+                .push_bind(fingerprint);
+        }
+        for (column, id) in [
+            ("id", query.id),
+            ("link_id", query.link_id),
+            ("upload_id", query.upload_id),
+        ] {
             if let Some(id) = id {
-                select
-                    .push(format_args!(" AND {column} = "))
-                    .push_bind(id.to_string());
+                select.push(format_args!(" AND {column} = ")).push_bind(id);
             }
         }
         if let Some(prefix) = &query.key_prefix {
-            // SQLite's LIKE ignores ASCII case; a substring comparison does not.
-            select
-                .push(" AND substr(object_key, 1, length(")
-                .push_bind(prefix.clone())
-                .push(")) = ")
-                .push_bind(prefix.clone());
+            // A byte range is exactly the keys with this prefix (SQLite compares text as
+            // bytes; LIKE would ignore ASCII case).
+            select.push(" AND object_key >= ").push_bind(prefix.clone());
+            if let Some(end) = super::prefix_end(prefix) {
+                select.push(" AND object_key < ").push_bind(end);
+            }
         }
         if let Some(cursor) = &query.cursor {
             let time = encode_time(cursor.time);
             select
                 .push(" AND (time < ")
-                .push_bind(time.clone())
+                .push_bind(time)
                 .push(" OR (time = ")
                 .push_bind(time)
                 .push(" AND id < ")
-                .push_bind(cursor.id.to_string())
+                .push_bind(cursor.id)
                 .push("))");
         }
         super::push_newest_first(&mut select, query.limit);
@@ -257,8 +252,8 @@ impl AuditStore for SqliteStore {
         batch: u32,
     ) -> Result<u64, AuditError> {
         let result = sqlx::query(
-            "DELETE FROM audit_events WHERE id IN \
-             (SELECT id FROM audit_events WHERE time < ? ORDER BY time LIMIT ?)",
+            "DELETE FROM audit_events WHERE rowid IN \
+             (SELECT rowid FROM audit_events WHERE time < ? ORDER BY time LIMIT ?)",
         )
         .bind(encode_time(cutoff))
         .bind(i64::from(batch))
@@ -313,10 +308,12 @@ mod tests {
     }
 
     #[test]
-    fn time_text_is_fixed_width_and_round_trips() {
+    fn times_are_microseconds_and_round_trip() {
         let time = time::macros::datetime!(2026-11-23 15:02:03.5 UTC);
-        let text = encode_time(time);
-        assert_eq!(text, "2026-11-23T15:02:03.500000Z");
-        assert_eq!(decode_time(&text).unwrap(), time);
+        let micros = encode_time(time);
+        assert_eq!(micros, 1_795_446_123_500_000);
+        assert_eq!(decode_time(micros).unwrap(), time);
+        let last = time::macros::datetime!(9999-12-31 23:59:59.999999 UTC);
+        assert_eq!(decode_time(encode_time(last)).unwrap(), last);
     }
 }

@@ -28,14 +28,14 @@ pub use multipart::{
 pub use names::{BucketName, ContentType, ObjectKey};
 pub use sigv4::{MultipartCall, PostOptions};
 
+/// Re-exported where the signing code has always named it; the audit log owns it.
+pub use crate::audit::AUDIT_ID_PARAM;
 use crate::audit::{Committed, IssuedUrl, signature_fingerprint};
 use crate::config::S3Config;
 
 /// S3's largest single PUT, in bytes (5 GiB); larger objects need a multipart upload.
 pub const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
-/// The query parameter that carries the audit id inside every URL, covered by the signature.
-pub const AUDIT_ID_PARAM: &str = "x-presignd-id";
 /// The metadata name (`x-amz-meta-presignd-id`) that carries the audit id in a POST form,
 /// so the stored object names its issuance.
 pub const AUDIT_ID_METADATA: &str = "presignd-id";

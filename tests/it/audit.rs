@@ -328,6 +328,112 @@ async fn a_nul_filter_is_refused_by_the_policy_audited_and_fails_no_one(backend:
     assert_eq!(page["events"].as_array().unwrap().len(), 10, "{page}");
 }
 
+#[tokio::test]
+async fn a_leaked_url_finds_its_row_sqlite() {
+    a_leaked_url_finds_its_row_by_id_and_signature(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_leaked_url_finds_its_row_postgres() {
+    a_leaked_url_finds_its_row_by_id_and_signature(Backend::Postgres(None)).await;
+}
+
+/// `GET /audit?url=`: the row whose id is the URL's `x-presignd-id`, if the URL's signature
+/// is the one signed for it; anything else finds nothing, and a URL without those
+/// parameters is a 400 naming `url`.
+async fn a_leaked_url_finds_its_row_by_id_and_signature(backend: Backend) {
+    let app = start(backend).await;
+    let alice = app.token("alice");
+    let ops = app.token_with("olga", json!({"groups": ["ops"]}));
+    let leaked = app
+        .presign_ok(
+            &alice,
+            json!({"bucket": BUCKET, "key": "alice/leaked.txt", "method": "GET"}),
+        )
+        .await;
+    let other = app
+        .presign_ok(
+            &alice,
+            json!({"bucket": BUCKET, "key": "alice/other.txt", "method": "PUT"}),
+        )
+        .await;
+    let url = leaked["url"].as_str().unwrap().to_owned();
+    let signature = query_param(&url, "X-Amz-Signature").unwrap();
+    let get = |query: String| {
+        app.http
+            .get(format!("{}/audit?{query}", app.base))
+            .bearer_auth(&ops)
+            .send()
+    };
+    let events = |url: String| async move {
+        let response = get(format!("url={}", urlencode(&url))).await.unwrap();
+        assert_eq!(response.status(), 200, "{url}");
+        let page: serde_json::Value = response.json().await.unwrap();
+        page["events"].as_array().unwrap().clone()
+    };
+
+    let found = events(url.clone()).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["id"], leaked["audit_id"]);
+    assert_eq!(found[0]["subject"], "alice");
+    assert_eq!(found[0]["key"], "alice/leaked.txt");
+
+    // Another URL's signature on this id, this signature on another URL's id, and an id
+    // that names no row: nothing.
+    let other_signature = query_param(other["url"].as_str().unwrap(), "X-Amz-Signature").unwrap();
+    let other_id = other["audit_id"].as_str().unwrap();
+    let leaked_id = leaked["audit_id"].as_str().unwrap();
+    for forged in [
+        url.replace(&signature, &other_signature),
+        url.replace(leaked_id, other_id),
+        url.replace(leaked_id, &uuid::Uuid::now_v7().to_string()),
+    ] {
+        assert_ne!(forged, url);
+        assert!(events(forged.clone()).await.is_empty(), "{forged}");
+    }
+
+    let no_id = url.replace(presignd::audit::AUDIT_ID_PARAM, "x-other");
+    let no_signature = url.replace("X-Amz-Signature", "X-Other");
+    for bad in [
+        format!("url={}", urlencode("not a url")),
+        format!("url={}", urlencode(&no_id)),
+        format!("url={}", urlencode(&no_signature)),
+        format!(
+            "url={}&signature={}",
+            urlencode(&url),
+            urlencode(&signature)
+        ),
+    ] {
+        let response = get(bad.clone()).await.unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "invalid_request");
+        assert!(
+            problem["detail"].as_str().unwrap().starts_with("url: "),
+            "{bad}: {problem}"
+        );
+    }
+
+    // The lookups are audited with the id and the fingerprint, never the signature.
+    let rows = app.audit_rows().await;
+    let lookups: Vec<_> = rows
+        .iter()
+        .filter(|row| row.action == "presign:QueryAudit" && row.request["id"] == leaked["audit_id"])
+        .collect();
+    assert_eq!(
+        lookups.len(),
+        2,
+        "the lookup and the forged signature on this id"
+    );
+    assert!(
+        lookups
+            .iter()
+            .any(|row| row.request["signature_sha256"] == signature_fingerprint(&signature))
+    );
+    let dump = serde_json::to_string(&rows).unwrap();
+    assert!(!dump.contains(&signature));
+}
+
 fn urlencode(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
@@ -440,4 +546,186 @@ async fn far_times_are_400s_naming_the_parameter(backend: Backend) {
         let response = get(field, value).await.unwrap();
         assert_eq!(response.status(), 200, "{field}={value}");
     }
+}
+
+/// The first migration of the compact layout: the rows written before it must read back
+/// the same after it.
+const COMPACT_LAYOUT: i64 = 20261204130000;
+
+#[tokio::test]
+async fn the_compact_layout_keeps_existing_rows_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/audit.db?mode=rwc", dir.path().display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    migrate_before_compact(sqlx::migrate!("./migrations/sqlite"), &pool).await;
+    let [issued, denied] = rows_before_compact();
+    for event in [&issued, &denied] {
+        let text_time = |t: time::OffsetDateTime| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+            ))
+            .unwrap()
+        };
+        sqlx::query(OLD_INSERT)
+            .bind(event.id.to_string())
+            .bind(text_time(event.time))
+            .bind(&event.request_id)
+            .bind(event.outcome.as_str())
+            .bind(&event.reason)
+            .bind(&event.issuer)
+            .bind(&event.subject)
+            .bind(&event.client_ip)
+            .bind(&event.user_agent)
+            .bind(&event.action)
+            .bind(&event.bucket)
+            .bind(&event.key)
+            .bind(event.expires_at.map(text_time))
+            .bind(event.expires_in)
+            .bind(&event.statement)
+            .bind(&event.signature_sha256)
+            .bind(event.request.to_string())
+            .bind(event.link_id.map(|id| id.to_string()))
+            .bind(event.upload_id.map(|id| id.to_string()))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    assert_read_back_after_migration(&url, [issued, denied]).await;
+}
+
+#[tokio::test]
+async fn the_compact_layout_keeps_existing_rows_postgres() {
+    let url = crate::harness::fresh_postgres_database().await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    migrate_before_compact(sqlx::migrate!("./migrations/postgres"), &pool).await;
+    let [issued, denied] = rows_before_compact();
+    for event in [&issued, &denied] {
+        sqlx::query(
+            "INSERT INTO audit_events (id, time, request_id, outcome, reason, issuer, subject, \
+             client_ip, user_agent, action, bucket, object_key, expires_at, expires_in, \
+             statement, signature_sha256, request, link_id, upload_id) VALUES ($1, $2, $3, $4, \
+             $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        )
+        .bind(event.id)
+        .bind(event.time)
+        .bind(&event.request_id)
+        .bind(event.outcome.as_str())
+        .bind(&event.reason)
+        .bind(&event.issuer)
+        .bind(&event.subject)
+        .bind(&event.client_ip)
+        .bind(&event.user_agent)
+        .bind(&event.action)
+        .bind(&event.bucket)
+        .bind(&event.key)
+        .bind(event.expires_at)
+        .bind(event.expires_in)
+        .bind(&event.statement)
+        .bind(&event.signature_sha256)
+        .bind(sqlx::types::Json(&event.request))
+        .bind(event.link_id)
+        .bind(event.upload_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    assert_read_back_after_migration(&url, [issued, denied]).await;
+}
+
+const OLD_INSERT: &str = "INSERT INTO audit_events (id, time, request_id, outcome, reason, \
+     issuer, subject, client_ip, user_agent, action, bucket, object_key, expires_at, \
+     expires_in, statement, signature_sha256, request, link_id, upload_id) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+async fn migrate_before_compact<'c, A>(mut migrator: sqlx::migrate::Migrator, pool: A)
+where
+    A: sqlx::Acquire<'c>,
+    <A::Connection as std::ops::Deref>::Target: sqlx::migrate::Migrate,
+{
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < COMPACT_LAYOUT)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    migrator.run(pool).await.unwrap();
+}
+
+/// An issued row with every field and a denied one with every option empty.
+fn rows_before_compact() -> [presignd::audit::AuditEvent; 2] {
+    let issued = presignd::audit::AuditEvent {
+        id: uuid::Uuid::now_v7(),
+        time: time::macros::datetime!(2026-11-23 15:02:03.123456 UTC),
+        request_id: "req-1".into(),
+        outcome: Outcome::Issued,
+        reason: None,
+        issuer: "https://idp.example".into(),
+        subject: "alice".into(),
+        client_ip: Some("192.0.2.1".into()),
+        user_agent: Some("curl/8".into()),
+        action: "s3:PutObject".into(),
+        bucket: Some(BUCKET.into()),
+        key: Some("alice/a.txt".into()),
+        expires_at: Some(time::macros::datetime!(2026-11-23 15:17:03.123456 UTC)),
+        expires_in: Some(900),
+        statement: Some("OwnFolderWrite".into()),
+        signature_sha256: Some(signature_fingerprint("sig")),
+        request: json!({"content_type": "text/plain"}),
+        link_id: None,
+        upload_id: Some(uuid::Uuid::now_v7()),
+    };
+    let denied = presignd::audit::AuditEvent {
+        id: uuid::Uuid::now_v7(),
+        time: time::macros::datetime!(2026-11-24 00:00:00 UTC),
+        outcome: Outcome::Denied,
+        reason: Some("no statement allows".into()),
+        client_ip: None,
+        user_agent: None,
+        bucket: None,
+        key: None,
+        expires_at: None,
+        expires_in: None,
+        statement: None,
+        signature_sha256: None,
+        request: json!({}),
+        link_id: Some(uuid::Uuid::now_v7()),
+        upload_id: None,
+        ..issued.clone()
+    };
+    [issued, denied]
+}
+
+async fn assert_read_back_after_migration(url: &str, rows: [presignd::audit::AuditEvent; 2]) {
+    let store = presignd::audit::open(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let page = read_page(
+        store.as_ref(),
+        &AuditQuery {
+            limit: 10,
+            ..AuditQuery::default()
+        },
+    )
+    .await
+    .unwrap();
+    let [issued, denied] = rows;
+    assert_eq!(
+        page.events,
+        [denied, issued.clone()],
+        "newest first, every field kept"
+    );
+    let by_id = read_page(
+        store.as_ref(),
+        &AuditQuery {
+            id: Some(issued.id),
+            signature_sha256: issued.signature_sha256.clone(),
+            limit: 10,
+            ..AuditQuery::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_id.events, [issued]);
 }

@@ -143,6 +143,33 @@ async fn audit_command_reads_the_log_in_every_format() {
     assert_eq!(found.lines().count(), 1);
     assert!(found.contains("alice/cli.txt"));
 
+    let by_url = presignd(
+        &[
+            "audit",
+            "--format",
+            "json",
+            "--url",
+            put["url"].as_str().unwrap(),
+        ],
+        &env,
+    )
+    .await;
+    assert!(by_url.status.success(), "{}", stderr(&by_url));
+    let by_url = String::from_utf8(by_url.stdout).unwrap();
+    assert_eq!(by_url.lines().count(), 1, "{by_url}");
+    assert!(by_url.contains(put["audit_id"].as_str().unwrap()));
+    let forged = put["url"].as_str().unwrap().replace(&signature, "0000");
+    let nothing = presignd(&["audit", "--format", "json", "--url", &forged], &env).await;
+    assert!(nothing.status.success(), "{}", stderr(&nothing));
+    assert!(nothing.stdout.is_empty());
+    let no_id = presignd(
+        &["audit", "--url", "https://b.example/k?X-Amz-Signature=a"],
+        &env,
+    )
+    .await;
+    assert_eq!(no_id.status.code(), Some(2));
+    assert!(stderr(&no_id).contains("url"), "{}", stderr(&no_id));
+
     let bad = presignd(&["audit", "--since", "yesterday"], &env).await;
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("since"), "{}", stderr(&bad));

@@ -82,11 +82,12 @@ async fn stored_ids(server: &Server) -> HashSet<String> {
     let pool = sqlx::SqlitePool::connect(&server.database_url)
         .await
         .unwrap();
-    sqlx::query_scalar("SELECT id FROM audit_events")
+    sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM audit_events")
         .fetch_all(&pool)
         .await
         .unwrap()
         .into_iter()
+        .map(|id| id.to_string())
         .collect()
 }
 
