@@ -97,6 +97,7 @@ impl App {
             commit_timeout: Duration::from_millis(config.audit.commit_timeout_ms),
             ..WriterSettings::default()
         };
+        let links = crate::links::open(config.audit.database_url.expose()).await?;
         let (audit, writer) = AuditWriter::spawn(store.clone(), settings);
         let retention = (config.audit.retention_days > 0).then(|| {
             tokio::spawn(background::run_retention(
@@ -114,6 +115,7 @@ impl App {
             presigner: Arc::new(presigner),
             audit,
             audit_store: store,
+            links,
             settings: Arc::new(Settings {
                 default_expires_in: config.s3.default_expires_in,
                 max_expires_in: config.s3.max_expires_in,
@@ -124,6 +126,7 @@ impl App {
                 max_concurrent_requests: config.server.max_concurrent_requests,
                 trusted_proxies: config.server.trust_forwarded_for.clone(),
                 cors_origins: config.cors.allowed_origins.clone(),
+                links: crate::links::LinkSettings::from_config(config),
             }),
             rate_limits: Arc::new(RateLimits::new(&config.rate_limit)),
             metrics: crate::telemetry::metrics(),

@@ -77,7 +77,7 @@ pub struct InvalidFilter {
     pub reason: String,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidFilter {
+pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidFilter {
     InvalidFilter {
         field,
         reason: reason.into(),
@@ -95,13 +95,16 @@ fn queryable(time: OffsetDateTime) -> Option<OffsetDateTime> {
         .filter(|utc| YEARS.contains(&utc.year()))
 }
 
-fn id(field: &'static str, text: &Option<String>) -> Result<Option<uuid::Uuid>, InvalidFilter> {
+pub(crate) fn id(
+    field: &'static str,
+    text: &Option<String>,
+) -> Result<Option<uuid::Uuid>, InvalidFilter> {
     text.as_deref()
         .map(|t| uuid::Uuid::parse_str(t).map_err(|_| invalid(field, "must be a UUID")))
         .transpose()
 }
 
-fn time(
+pub(crate) fn time(
     field: &'static str,
     text: &Option<String>,
 ) -> Result<Option<OffsetDateTime>, InvalidFilter> {

@@ -28,7 +28,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub(crate) use filters::{AuditFilters, InvalidFilter};
+pub(crate) use filters::{
+    AuditFilters, InvalidFilter, id as filter_id, invalid as invalid_filter, time as filter_time,
+};
 use postgres::PostgresStore;
 use sqlite::SqliteStore;
 pub use writer::{AuditWriter, Committed, Pending, WriterSettings};
@@ -344,7 +346,7 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
 /// timeout on purpose: requests stop waiting at `audit.commit_timeout_ms` whatever the pool
 /// does, while a new PostgreSQL backend on a loaded host can take over a second to start,
 /// and a batch that waits for it then commits instead of failing every row in it.
-const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Readiness probe: reaches the table itself, so a database that answers without the
 /// schema is not ready.
@@ -422,7 +424,7 @@ pub async fn read_page(
 }
 
 /// The text of a `key_prefix` filter with LIKE's wildcards escaped (escape char `\`).
-fn like_prefix(prefix: &str) -> String {
+pub(crate) fn like_prefix(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
         if matches!(c, '%' | '_' | '\\') {

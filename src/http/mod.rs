@@ -5,6 +5,7 @@ mod audit;
 mod authorize;
 mod batch;
 mod extract;
+pub(crate) mod links;
 mod middleware;
 pub(crate) mod openapi;
 mod ops;
@@ -37,6 +38,7 @@ use crate::audit::{AuditStore, AuditWriter};
 use crate::auth::Verifier;
 use crate::error::ApiError;
 use crate::issuance::RateLimits;
+use crate::links::{LinkSettings, LinkStore};
 use crate::policy::Policy;
 use crate::presign::Presigner;
 
@@ -53,6 +55,8 @@ pub struct AppState {
     pub audit: AuditWriter,
     /// The audit store itself, for reads and health checks.
     pub audit_store: Arc<dyn AuditStore>,
+    /// Share links, in the audit store's database.
+    pub links: Arc<dyn LinkStore>,
     /// Request-level settings from the configuration.
     pub settings: Arc<Settings>,
     /// Token buckets per client address and per caller.
@@ -86,6 +90,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// Origins allowed by CORS; empty disables CORS.
     pub cors_origins: Vec<String>,
+    /// `[links]`.
+    pub links: LinkSettings,
 }
 
 /// The route table and the whole middleware stack, `/metrics` included.
@@ -104,6 +110,20 @@ fn api_router(state: AppState, with_metrics: bool) -> Router {
             post(batch::presign_batch).layer(DefaultBodyLimit::max(settings.max_batch_body_bytes)),
         )
         .route("/audit", get(audit::query_audit))
+        .route("/links", post(links::create_link).get(links::list_links))
+        .route("/links/revoke", post(links::revoke_links))
+        .route(
+            "/links/{id}",
+            get(links::get_link).delete(links::revoke_link),
+        )
+        // HEAD is refused: axum would run the GET handler for it, and a link previewer's
+        // HEAD would spend a one-time link's use.
+        .route(
+            "/l/{token}",
+            get(links::redeem)
+                .head(ops::method_not_allowed)
+                .layer(axum::middleware::map_response(links::private_answer)),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route(
@@ -267,6 +287,11 @@ mod tests {
             max_concurrent_requests: 4,
             trusted_proxies: vec![],
             cors_origins: vec![],
+            links: LinkSettings {
+                base_url: "http://127.0.0.1".into(),
+                max_expires_in: 3600,
+                redirect_expires_in: 60,
+            },
         })
     }
 

@@ -25,6 +25,12 @@ Every error is RFC 9457 problem+json; every response carries `x-request-id`."
         super::presign::presign,
         super::batch::presign_batch,
         super::audit::query_audit,
+        super::links::create_link,
+        super::links::redeem,
+        super::links::list_links,
+        super::links::get_link,
+        super::links::revoke_link,
+        super::links::revoke_links,
         super::ops::healthz,
         super::ops::readyz,
         super::ops::metrics,
@@ -36,6 +42,8 @@ Every error is RFC 9457 problem+json; every response carries `x-request-id`."
             responses::BadRequest,
             responses::Unauthorized,
             responses::Forbidden,
+            responses::NotFound,
+            responses::Gone,
             responses::MethodNotAllowed,
             responses::PayloadTooLarge,
             responses::UnsupportedMediaType,
@@ -93,6 +101,17 @@ pub(crate) mod responses {
     #[derive(ToResponse)]
     #[response(content_type = "application/problem+json")]
     pub(crate) struct Forbidden(Problem);
+
+    /// No such route or resource for this caller (`not_found`): another caller's share link
+    /// is answered alike.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct NotFound(Problem);
+
+    /// The share link was revoked, has expired or is used up (`gone`); `detail` says which.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct Gone(Problem);
 
     /// The path exists but not for this method (`invalid_request`).
     #[derive(ToResponse)]

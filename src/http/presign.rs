@@ -304,7 +304,7 @@ pub fn validate(body: PresignBody, settings: &Settings) -> Result<PresignRequest
 
 /// A value that will travel as an HTTP header (or a signed query parameter standing for
 /// one): visible ASCII and inner spaces only, so nothing on the way can alter it.
-fn header_value(field: &str, value: String) -> Result<String, ApiError> {
+pub(super) fn header_value(field: &str, value: String) -> Result<String, ApiError> {
     if value.is_empty() || value.len() > MAX_VALUE_BYTES {
         return Err(invalid(
             field,

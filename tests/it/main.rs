@@ -8,6 +8,7 @@ mod auth;
 mod batch;
 mod cli;
 mod config_files;
+mod links;
 mod openapi;
 mod ops;
 mod policy;
