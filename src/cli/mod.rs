@@ -1,9 +1,11 @@
-//! The command line (DESIGN §8): `serve`, `dev`, `migrate`, `token`, `policy`.
+//! The command line (DESIGN §8): `serve`, `dev`, `migrate`, `token`, `audit`, `policy`,
+//! `links`.
 
 mod audit;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod error;
+mod links;
 mod policy;
 
 pub use error::CliError;
@@ -51,6 +53,9 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Simulate a request against a policy (`check`) or validate a policy file.
     Policy(policy::PolicyArgs),
+    /// Share links on the configured database: create (decided by the policy), list,
+    /// revoke.
+    Links(links::LinksArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,6 +99,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(cli.config).await.map(|()| ExitCode::SUCCESS),
         Command::Token(args) => token(cli.config, args).map(|()| ExitCode::SUCCESS),
         Command::Audit(args) => audit(cli.config, args).await.map(|()| ExitCode::SUCCESS),
+        Command::Links(args) => links::run(cli.config, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         // Has its own exit statuses: 1 is a denial, not an error.
         Command::Policy(args) => policy::run(cli.config, args).map(|report| {
             print!("{}", report.text);

@@ -88,6 +88,7 @@ impl LinkListParams {
 #[serde(deny_unknown_fields)]
 #[schema(
     as = RevokeLinksRequest,
+    min_properties = 1,
     example = json!({"subject": "alice", "created_before": "2026-12-01T00:00:00Z"})
 )]
 pub struct RevokeLinksBody {

@@ -651,3 +651,124 @@ async fn postgres_a_revocation_on_one_replica_is_refused_on_the_other_at_once() 
     let rows = second.audit_rows().await;
     assert_eq!(rows.iter().filter(|row| row.link_id == Some(id)).count(), 4);
 }
+
+#[tokio::test]
+async fn the_cli_creates_lists_and_revokes_links_on_the_configured_database() {
+    let app = start("").await;
+    let config = app.dir.path().join("cli.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[auth.issuers]]\nissuer = \"{issuer}\"\naudiences = [\"presignd\"]\nsecret = \"{secret}\"\n\
+             [policy]\nfile = \"{policy}\"\n[audit]\ndatabase_url = \"{db}\"\n\
+             [links]\npublic_base_url = \"{base}\"\n",
+            issuer = crate::harness::ISSUER,
+            secret = crate::harness::SECRET,
+            policy = app.dir.path().join("policy.json").display(),
+            db = app.database_url,
+            base = app.base,
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let run = |args: Vec<&str>| {
+        let mut all = vec!["--config", config, "links"];
+        all.extend(args);
+        let all: Vec<String> = all.into_iter().map(str::to_owned).collect();
+        async move {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            crate::harness::presignd(&args, &[]).await
+        }
+    };
+    let denied = run(vec![
+        "create", "--sub", "alice", "--bucket", BUCKET, "--key", "bob/x",
+    ])
+    .await;
+    assert_eq!(denied.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("access_denied"));
+
+    let created = run(vec![
+        "create",
+        "--sub",
+        "alice",
+        "--bucket",
+        BUCKET,
+        "--key",
+        "alice/cli.txt",
+        "--max-uses",
+        "1",
+        "--expires-in",
+        "1h",
+    ])
+    .await;
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let url = String::from_utf8(created.stdout).unwrap().trim().to_owned();
+    assert!(url.starts_with(&format!("{}/l/", app.base)), "{url}");
+    let listed = run(vec!["list", "--subject", "alice", "--format", "json"]).await;
+    let view: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        (view["max_uses"].as_u64(), view["state"].as_str()),
+        (Some(1), Some("active"))
+    );
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains(&url[url.len() - 43..]));
+
+    let revoked = run(vec![
+        "revoke",
+        view["id"].as_str().unwrap(),
+        "--operator",
+        "oncall",
+    ])
+    .await;
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let gone = visitor().get(&url).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::GONE);
+    let rows = app.audit_rows().await;
+    let revocation = rows.iter().find(|row| row.subject == "oncall").unwrap();
+    assert_eq!(
+        (revocation.issuer.as_str(), revocation.statement.as_deref()),
+        ("presignd-cli", Some("(operator)"))
+    );
+    let bulk = run(vec!["revoke", "--subject", "alice"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&bulk.stdout).trim(),
+        "revoked 0 links"
+    );
+}
+
+#[tokio::test]
+async fn the_token_never_reaches_the_log() {
+    let mut server = crate::harness::Server::builder(LINK_POLICY)
+        .config("[log]\nlevel = \"debug\"\n")
+        .spawn()
+        .await;
+    let alice = crate::harness::token("alice");
+    let client = crate::harness::http_client();
+    let link: Value = client
+        .post(format!("{}/links", server.base()))
+        .bearer_auth(&alice)
+        .json(&json!({"bucket": BUCKET, "key": "alice/a.txt", "max_uses": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token_of(&link);
+    let path = format!("{}/l/{token}", server.base());
+    for _ in 0..2 {
+        // A redirect, then a 410: both logged, neither with the token.
+        visitor().get(&path).send().await.unwrap();
+    }
+    server.wait_for_log(&["/l/{token}", "410"]).await;
+    let log = server.log();
+    assert!(log.contains(r#""route":"/l/{token}""#), "{log}");
+    assert!(!log.contains(&token), "the token is in the log:\n{log}");
+}
