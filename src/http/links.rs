@@ -296,7 +296,7 @@ pub async fn redeem(
     State(state): State<AppState>,
     client: ClientInfo,
     request_id: RequestId,
-    Path(token): Path<String>,
+    Segment(token): Segment,
 ) -> Result<Response, ApiError> {
     // The visitor's address limit, before any database work: an unknown token costs a
     // lookup and a row.
@@ -422,6 +422,20 @@ fn gone(state: LinkState) -> Option<ApiError> {
         LinkState::UsedUp => "the link has been used up",
     };
     Some(ApiError::Gone(why.into()))
+}
+
+/// The path's one parameter as text. A segment that does not decode (not UTF-8) reads as
+/// empty, which names no link: the answer is the problem+json 404 of an unknown link,
+/// not axum's plain-text 400.
+pub struct Segment(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Segment {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let text = Path::<String>::from_request_parts(parts, state).await;
+        Ok(Segment(text.map(|Path(text)| text).unwrap_or_default()))
+    }
 }
 
 /// The request's `x-request-id` (set by the request-id layer), for rows of requests
@@ -577,7 +591,7 @@ pub async fn list_links(
 pub async fn get_link(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Json<LinkView>, ApiError> {
     let link = visible_link(&state, &caller, &id).await?;
     Ok(Json(link.view(OffsetDateTime::now_utc())))
@@ -605,7 +619,7 @@ replica answers the link 410. Revoking a revoked link answers it again. Audited.
 pub async fn revoke_link(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    Segment(id): Segment,
 ) -> Result<Json<LinkView>, ApiError> {
     let action = Action::RevokeLink.as_str();
     let found = match link_id(&id) {

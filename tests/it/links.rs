@@ -205,7 +205,7 @@ async fn a_one_time_link_is_gone_after_its_use_and_refusals_are_audited() {
 async fn unknown_and_malformed_tokens_are_404_with_a_row_that_names_no_link() {
     let app = start("").await;
     let unknown = "A".repeat(43);
-    for token in [unknown.as_str(), "short", "a%2Fb", "a%00b"] {
+    for token in [unknown.as_str(), "short", "a%2Fb", "a%00b", "%FF%FE"] {
         let response = visitor()
             .get(format!("{}/l/{token}", app.base))
             .send()
@@ -220,7 +220,7 @@ async fn unknown_and_malformed_tokens_are_404_with_a_row_that_names_no_link() {
         );
     }
     let rows = app.audit_rows().await;
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
     for row in &rows {
         assert_eq!(row.link_id, None);
         assert_eq!(row.action, "GET /l/{token}");
@@ -296,6 +296,7 @@ async fn another_callers_link_is_404_and_only_its_creator_or_ops_revoke_it() {
             format!("{links}/{}", uuid::Uuid::now_v7()),
         ),
         (reqwest::Method::DELETE, format!("{links}/%00")),
+        (reqwest::Method::GET, format!("{links}/%FF")),
     ] {
         let response = app
             .http
