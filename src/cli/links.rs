@@ -22,7 +22,7 @@ use crate::auth::Principal;
 use crate::config::{Config, RateLimitConfig};
 use crate::error::ApiError;
 use crate::http::links::{CreateLinkBody, validate_link};
-use crate::issuance::{self, Ask, Caller, ClientInfo, Gate, RateLimits, Refusal};
+use crate::issuance::{self, Caller, ClientInfo, Gate, RateLimits, Refusal};
 use crate::links::{self, LinkListParams, LinkSettings, LinkStore, LinkView, RevokeLinksBody};
 use crate::policy::Action;
 
@@ -177,13 +177,6 @@ async fn create(
     claims.insert("iss".into(), Value::String(issuer.clone()));
     let caller = caller(issuer, args.sub, claims);
     let (writer, links) = open(config).await?;
-    let resource = request.resource();
-    let facts = settings.facts(request.max_uses, request.expires_in);
-    let asks = [Action::CreateLink, Action::GetObject].map(|action| Ask {
-        action,
-        resource: &resource,
-        facts,
-    });
     // An operator's command is not rate limited.
     let limits = RateLimits::new(&RateLimitConfig {
         per_subject_per_second: 0,
@@ -195,7 +188,7 @@ async fn create(
         policy: &policy,
         limits: &limits,
     };
-    let authorized = match issuance::decide_all(gate, &caller, &asks, request.draft(&caller)) {
+    let authorized = match request.decide(gate, &caller, settings) {
         Ok(authorized) => authorized,
         Err(refusal) => return Err(refused(&writer, refusal).await),
     };

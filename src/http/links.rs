@@ -7,7 +7,7 @@
 //! (`/l/{token}`), and rows name the link id.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::presign::header_value;
-use super::{AppJson, AppState};
+use super::{AppJson, AppQuery, AppState};
 use crate::audit::Draft;
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -222,15 +222,7 @@ pub async fn create_link(
         Ok(request) => request,
         Err(error) => return Err(state.refuse(caller.refuse(action, error)).await),
     };
-    let resource = request.resource();
-    let facts = settings.facts(request.max_uses, request.expires_in);
-    let asks = [Action::CreateLink, Action::GetObject].map(|action| Ask {
-        action,
-        resource: &resource,
-        facts,
-    });
-    let draft = request.draft(&caller);
-    let authorized = match state.gate(|gate| issuance::decide_all(gate, &caller, &asks, draft)) {
+    let authorized = match state.gate(|gate| request.decide(gate, &caller, settings)) {
         Ok(authorized) => authorized,
         Err(refusal) => return Err(state.refuse(refusal).await),
     };
@@ -490,26 +482,6 @@ async fn visible_link(state: &AppState, caller: &Caller, id: &str) -> Result<Lin
     }
 }
 
-/// The query string as [`LinkListParams`]; an unknown or malformed parameter is a 400.
-pub struct ListParams(LinkListParams);
-
-impl FromRequestParts<AppState> for ListParams {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Query::<LinkListParams>::from_request_parts(parts, state)
-            .await
-            .map(|Query(params)| Self(params))
-            .map_err(|rejection| {
-                let text = rejection.body_text();
-                let detail = text
-                    .strip_prefix("Failed to deserialize query string: ")
-                    .unwrap_or(&text);
-                ApiError::InvalidRequest(format!("invalid query: {detail}"))
-            })
-    }
-}
-
 #[utoipa::path(
     get,
     path = "/links",
@@ -532,9 +504,9 @@ impl FromRequestParts<AppState> for ListParams {
 pub async fn list_links(
     State(state): State<AppState>,
     caller: Caller,
-    params: Result<ListParams, ApiError>,
+    params: Result<AppQuery<LinkListParams>, ApiError>,
 ) -> Result<Json<LinkPage>, ApiError> {
-    let ListParams(params) = params?;
+    let AppQuery(params) = params?;
     let mut filter = params
         .to_filter()
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;

@@ -30,7 +30,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-pub(crate) use extract::{AppJson, BatchJson};
+pub(crate) use extract::{AppJson, AppQuery, BatchJson};
 
 pub use server::{ConnectionLimits, serve};
 

@@ -213,14 +213,20 @@ pub fn decide_all(
     asks: &[Ask<'_>],
     draft: Draft,
 ) -> Result<Authorized, Refusal> {
+    let draft = charge(gate, caller, draft)?;
+    judge(gate.policy, caller, asks, draft)
+}
+
+/// Takes one token from the caller's rate limit; over it, the request is refused.
+fn charge(gate: Gate<'_>, caller: &Caller, draft: Draft) -> Result<Draft, Refusal> {
     let principal = &caller.principal;
-    if let Err(limited) = gate
+    match gate
         .limits
         .check_subject(&principal.issuer, &principal.subject)
     {
-        return Err(Refusal::new(draft, limited));
+        Ok(()) => Ok(draft),
+        Err(limited) => Err(Refusal::new(draft, limited)),
     }
-    judge(gate.policy, caller, asks, draft)
 }
 
 /// Asks the policy without charging the caller's rate limit: for a share link's
@@ -267,16 +273,9 @@ pub fn decide_as_owner(
     caller: &Caller,
     draft: Draft,
 ) -> Result<Authorized, Refusal> {
-    let principal = &caller.principal;
-    if let Err(limited) = gate
-        .limits
-        .check_subject(&principal.issuer, &principal.subject)
-    {
-        return Err(Refusal::new(draft, limited));
-    }
     Ok(Authorized {
         statement: OWNER_STATEMENT.to_owned(),
-        draft,
+        draft: charge(gate, caller, draft)?,
     })
 }
 

@@ -10,7 +10,7 @@ use super::{Link, LinkStore, RevokeFilter, Token};
 use crate::audit::{AuditWriter, Committed, Draft};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::issuance::{Authorized, Caller, Facts};
+use crate::issuance::{self, Ask, Authorized, Caller, Facts, Gate, Refusal};
 use crate::policy::Action;
 use crate::presign::{BucketName, ObjectKey};
 
@@ -81,8 +81,26 @@ impl NewLink {
         )
     }
 
+    /// Charges `caller`'s rate limit and asks the policy for both actions a link needs:
+    /// `presign:CreateLink` and `s3:GetObject` on the object, as a redemption will ask.
+    pub fn decide(
+        &self,
+        gate: Gate<'_>,
+        caller: &Caller,
+        settings: &LinkSettings,
+    ) -> Result<Authorized, Refusal> {
+        let resource = self.resource();
+        let facts = settings.facts(self.max_uses, self.expires_in);
+        let asks = [Action::CreateLink, Action::GetObject].map(|action| Ask {
+            action,
+            resource: &resource,
+            facts,
+        });
+        issuance::decide_all(gate, caller, &asks, self.draft(caller))
+    }
+
     /// The creation row's draft: the object, the link's rules (never its token or note).
-    pub fn draft(&self, caller: &Caller) -> Draft {
+    fn draft(&self, caller: &Caller) -> Draft {
         let id = Uuid::now_v7();
         let request = serde_json::json!({
             "expires_in": self.expires_in,
