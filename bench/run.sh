@@ -168,7 +168,7 @@ rs256_token() { # SUB
 }
 
 # 16 callers x 4 objects: GET URLs for the caller's own folder, allowed by the 48th of the
-# policy's 50 statements (OwnFolderRead).
+# policy's 51 statements (OwnFolderRead; the 49th, OwnFolderShare, allows share links).
 : >"$WORK/presign-hs.tsv"
 : >"$WORK/presign-rs.tsv"
 for u in $(seq -w 1 16); do
@@ -290,6 +290,26 @@ check sqlite /presign/batch "$WORK/batch-100.tsv" '[.results[] | .ok.url | test(
 [ "$POSTGRES" = 1 ] && check postgres /presign "$WORK/presign-hs.tsv" '.url | test("x-presignd-id")'
 [ "$COMPANION" = 1 ] && check companion /s3/params "$WORK/companion.tsv" '.fields["X-Amz-Signature"]'
 
+# Share links: one unlimited link per caller (uses are not counted, as for any link without
+# max_uses), for the first object of each; each redemption re-decides the policy for the
+# creator, presigns a 60 s GET and commits its row before the 302.
+make_links() { # SERVER
+  : >"$WORK/links-$1.tsv"
+  while IFS=$'\t' read -r _ _ hs body; do
+    key=$(jq -r .key <<<"$body")
+    url=$(curl -sS -X POST "http://${ADDR[$1]}/links" -H "Authorization: Bearer $hs" \
+      -H 'Content-Type: application/json' \
+      --data-binary "$(jq -cn --arg key "$key" '{bucket: "bench-data", key: $key}')" | jq -r .url)
+    [[ "$url" == */l/* ]] || die "$1: POST /links gave no link"
+    printf 'GET\t/l/%s\t-\t-\n' "${url##*/l/}" >>"$WORK/links-$1.tsv"
+  done < <(awk 'NR % 4 == 1' "$WORK/presign-hs.tsv")
+  IFS=$'\t' read -r _ path _ _ < <(head -1 "$WORK/links-$1.tsv")
+  status=$(curl -sS -o /dev/null -w '%{http_code}' "http://${ADDR[$1]}$path")
+  [ "$status" = 302 ] || die "$1 GET /l/{token} answered $status, not 302"
+}
+make_links sqlite
+[ "$POSTGRES" = 1 ] && make_links postgres
+
 if [ "$SERVE" = 1 ]; then
   # For profiling: everything set up, no load; drive it by hand until Ctrl-C.
   for server in "${!ADDR[@]}"; do echo "$server ${ADDR[$server]} pid ${PID[$server]}"; done
@@ -383,16 +403,18 @@ fi
 SCENARIOS=(
   "ceiling|ceiling|presign-hs|bare axum: HS256 verify + SDK presign, nothing else"
   "healthz|sqlite|healthz|presignd GET /healthz (no auth, no audit)"
-  "presignd-sqlite|sqlite|presign-hs|presignd GET URL, HS256, 50-stmt policy, SQLite audit"
+  "presignd-sqlite|sqlite|presign-hs|presignd GET URL, HS256, 51-stmt policy, SQLite audit"
   "presignd-sqlite-rs256|sqlite|presign-rs|as above with RS256 tokens"
 )
 SCENARIOS+=(
   "sqlite-batch100|sqlite|batch-100|presignd POST /presign/batch, 100 GET items, SQLite audit"
   "sqlite-batch1000|sqlite|batch-1000|presignd POST /presign/batch, 1000 GET items, SQLite audit"
+  "sqlite-link|sqlite|links-sqlite|presignd GET /l/{token} (302), unlimited link, SQLite audit"
 )
 [ "$POSTGRES" = 1 ] && SCENARIOS+=(
-  "presignd-postgres|postgres|presign-hs|presignd GET URL, HS256, 50-stmt policy, PostgreSQL audit"
+  "presignd-postgres|postgres|presign-hs|presignd GET URL, HS256, 51-stmt policy, PostgreSQL audit"
   "postgres-batch100|postgres|batch-100|presignd POST /presign/batch, 100 GET items, PostgreSQL audit"
+  "postgres-link|postgres|links-postgres|presignd GET /l/{token} (302), unlimited link, PostgreSQL audit"
 )
 [ -n "$FILLED_SQLITE" ] && SCENARIOS+=("sqlite-full|sqlite-full|presign-hs|as presignd-sqlite, on a copy of $(basename "$FILLED_SQLITE")")
 [ -n "$FILLED_PG" ] && SCENARIOS+=("postgres-full|postgres-full|presign-hs|as presignd-postgres, on a copy of database $FILLED_PG")
@@ -538,6 +560,24 @@ if [ -n "$FILLED_SQLITE$FILLED_PG" ]; then
       | "  \($f): \($full | map(.rps) | median | round) req/s, \(($full | map(.rps) | median) / ($empty | map(.rps) | median) * 100 | round / 100) x \($e) (\([range(0; $full | length) | ($full[.].rps / $empty[.].rps * 100 | round / 100) | tostring] | join("/")))"' "$RESULTS"
   done
 fi
+echo
+echo "share links: redirects/s of GET /l/{token} against POST /presign of the same store, same run (target 0.8x):"
+printf '%-22s %12s %14s %8s\n' scenario redirects/s presign/s ratio
+for s in "${SCENARIOS[@]}"; do
+  IFS='|' read -r name _ _ _ <<<"$s"
+  case "$name" in
+    sqlite-link) single=presignd-sqlite ;;
+    postgres-link) single=presignd-postgres ;;
+    *) continue ;;
+  esac
+  jq -s -r --arg s "$name" --arg one "$single" '
+    def median: sort | .[(length - 1) / 2 | floor];
+    [.[] | select(.scenario == $s)] as $mine | [.[] | select(.scenario == $one)] as $base
+    | [range(0; $mine | length) | ($mine[.].rps / $base[.].rps * 100 | round / 100)] as $ratios
+    | [$s, ($mine | map(.rps) | median | round), ($base | map(.rps) | median | round),
+       ($ratios | median), ($ratios | map(tostring) | join("/"))] | @tsv' "$RESULTS" \
+    | awk -F'\t' '{printf "%-22s %12d %14d %7.2fx  (per round %s)\n", $1, $2, $3, $4, $5}'
+done
 echo
 echo "latency at half the maximum rate (open loop, from each request's due time):"
 printf '%-22s %10s %10s %8s %8s %8s %7s\n' scenario target/s achieved/s p50_ms p99_ms max_ms errors

@@ -116,6 +116,8 @@ impl Case {
             content_type: self.content_type,
             content_length: self.content_length,
             expires_in: Some(900),
+            max_uses: None,
+            link_expires_in: None,
         };
         policy.evaluate(&Request {
             action: self.action,

@@ -53,6 +53,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub uploads: UploadsConfig,
     pub uppy: UppyConfig,
+    pub links: LinksConfig,
     pub cors: CorsConfig,
     pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
@@ -245,6 +246,33 @@ pub struct AuditConfig {
     pub retention_days: u32,
     /// How long a request waits for its row to commit, in milliseconds.
     pub commit_timeout_ms: u64,
+}
+
+/// Share links (`/links`, `/l/{token}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinksConfig {
+    /// Where visitors reach presignd: a link's URL is `{public_base_url}/l/{token}`.
+    /// Unset: `http://{server.bind}`, right only for local use.
+    pub public_base_url: Option<String>,
+    /// Longest lifetime a link may be given, in seconds (default 30 days).
+    pub max_expires_in: u64,
+    /// Lifetime of the presigned GET a redemption redirects to, in seconds.
+    pub redirect_expires_in: u32,
+}
+
+/// Longest `links.max_expires_in`, in seconds (10 years): a longer-lived bearer link is a
+/// credential nobody will remember to revoke.
+pub const MAX_LINK_EXPIRES_IN: u64 = 10 * 365 * 24 * 3600;
+
+impl LinksConfig {
+    /// The base of a link's URL, without a trailing `/`.
+    pub fn base_url(&self, bind: SocketAddr) -> String {
+        match &self.public_base_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bind}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -460,6 +488,33 @@ impl Config {
                 ));
             }
         }
+        let links = &self.links;
+        if let Some(url) = &links.public_base_url {
+            let usable = url::Url::parse(url).is_ok_and(|parsed| {
+                matches!(parsed.scheme(), "http" | "https")
+                    && parsed.has_host()
+                    && parsed.query().is_none()
+                    && parsed.fragment().is_none()
+            });
+            if !usable {
+                return Err(ConfigError::invalid(
+                    "links.public_base_url",
+                    "must be an http(s) URL without query or fragment, e.g. https://files.example.com",
+                ));
+            }
+        }
+        if links.max_expires_in == 0 || links.max_expires_in > MAX_LINK_EXPIRES_IN {
+            return Err(ConfigError::invalid(
+                "links.max_expires_in",
+                format!("must be in 1..={MAX_LINK_EXPIRES_IN} seconds"),
+            ));
+        }
+        if links.redirect_expires_in == 0 || links.redirect_expires_in > s3.max_expires_in {
+            return Err(ConfigError::invalid(
+                "links.redirect_expires_in",
+                "must be in 1..=s3.max_expires_in",
+            ));
+        }
         if self.audit.commit_timeout_ms == 0 {
             return Err(ConfigError::invalid(
                 "audit.commit_timeout_ms",
@@ -595,6 +650,9 @@ mod tests {
         assert_eq!(config.server.header_read_timeout_ms, 10_000);
         assert_eq!(config.server.shutdown_grace_ms, 20_000);
         assert_eq!(config.server.metrics_bind, None);
+        assert_eq!(config.links.max_expires_in, 2_592_000);
+        assert_eq!(config.links.redirect_expires_in, 60);
+        assert_eq!(config.links.public_base_url, None);
     }
 
     #[test]
@@ -634,6 +692,23 @@ mod tests {
             (
                 "[server]\nmetrics_bind = \"127.0.0.1:8080\"",
                 "server.metrics_bind",
+            ),
+            (
+                "[links]\npublic_base_url = \"files.example.com\"",
+                "links.public_base_url",
+            ),
+            (
+                "[links]\npublic_base_url = \"https://x.example/?a=1\"",
+                "links.public_base_url",
+            ),
+            ("[links]\nmax_expires_in = 0", "links.max_expires_in"),
+            (
+                "[links]\nredirect_expires_in = 0",
+                "links.redirect_expires_in",
+            ),
+            (
+                "[links]\nredirect_expires_in = 604801",
+                "links.redirect_expires_in",
             ),
         ];
         for (toml, key) in cases {

@@ -23,7 +23,9 @@ pub enum ApiError {
     /// The policy denied the action; the text names action and resource, not statements.
     #[error("{0}")]
     AccessDenied(String),
-    #[error("no route for this path")]
+    /// No such route, or no such resource for this caller (another caller's share link
+    /// is answered alike, so its existence stays hidden).
+    #[error("no such route or resource")]
     NotFound,
     /// A resource (upload session) not in a state for this call, or a multipart
     /// completion that fails presignd's checks; the text names the reason.

@@ -20,6 +20,9 @@ pub mod http;
 /// The issuance pipeline: caller, decision, signing, and release only through a committed
 /// audit row.
 pub(crate) mod issuance;
+/// Share links: revocable, use-counted, address-bound links that redirect to a fresh
+/// presigned GET; their store (SQLite, PostgreSQL) and the flows the API and CLI share.
+pub mod links;
 /// The IAM-style policy language: parse, compile, evaluate (pure).
 pub mod policy;
 /// Presigning with aws-sdk-s3, names, true expiry.

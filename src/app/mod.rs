@@ -129,6 +129,7 @@ impl App {
             commit_timeout: Duration::from_millis(config.audit.commit_timeout_ms),
             ..WriterSettings::default()
         };
+        let links = crate::links::open(config.audit.database_url.expose()).await?;
         let (audit, writer) = AuditWriter::spawn(store.clone(), settings);
         let retention = (config.audit.retention_days > 0).then(|| {
             tokio::spawn(background::run_retention(
@@ -148,6 +149,7 @@ impl App {
             presigner: Arc::new(presigner),
             audit,
             audit_store: store,
+            links,
             settings: Arc::new(Settings {
                 default_expires_in: config.s3.default_expires_in,
                 max_expires_in: config.s3.max_expires_in,
@@ -160,6 +162,7 @@ impl App {
                 cors_origins: config.cors.allowed_origins.clone(),
                 uploads: (&config.uploads).into(),
                 uppy: uppy_settings(&config.uppy)?,
+                links: crate::links::LinkSettings::from_config(config),
             }),
             rate_limits: Arc::new(RateLimits::new(&config.rate_limit)),
             metrics: crate::telemetry::metrics(),

@@ -418,6 +418,8 @@ mod tests {
             content_type: None,
             content_length: None,
             expires_in: Some(60),
+            max_uses: None,
+            link_expires_in: None,
         };
         match policy.load().evaluate(&crate::policy::Request {
             action: crate::policy::Action::GetObject,

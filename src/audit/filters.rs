@@ -85,7 +85,7 @@ pub struct InvalidFilter {
     pub reason: String,
 }
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidFilter {
+pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> InvalidFilter {
     InvalidFilter {
         field,
         reason: reason.into(),
@@ -127,13 +127,16 @@ fn leaked_url(text: &str) -> Result<(uuid::Uuid, String), InvalidFilter> {
     Ok((id, signature))
 }
 
-fn id(field: &'static str, text: &Option<String>) -> Result<Option<uuid::Uuid>, InvalidFilter> {
+pub(crate) fn id(
+    field: &'static str,
+    text: &Option<String>,
+) -> Result<Option<uuid::Uuid>, InvalidFilter> {
     text.as_deref()
         .map(|t| uuid::Uuid::parse_str(t).map_err(|_| invalid(field, "must be a UUID")))
         .transpose()
 }
 
-fn time(
+pub(crate) fn time(
     field: &'static str,
     text: &Option<String>,
 ) -> Result<Option<OffsetDateTime>, InvalidFilter> {

@@ -28,7 +28,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub(crate) use filters::{AuditFilters, InvalidFilter};
+pub(crate) use filters::{
+    AuditFilters, InvalidFilter, id as filter_id, invalid as invalid_filter, time as filter_time,
+};
 use postgres::PostgresStore;
 use sqlite::SqliteStore;
 pub use writer::{AuditWriter, Committed, Pending, WriterSettings};
@@ -449,7 +451,7 @@ fn prefix_end(prefix: &str) -> Option<String> {
 }
 
 /// The text of a `key_prefix` filter with LIKE's wildcards escaped (escape char `\`).
-fn like_prefix(prefix: &str) -> String {
+pub(crate) fn like_prefix(prefix: &str) -> String {
     let mut pattern = String::with_capacity(prefix.len() + 1);
     for c in prefix.chars() {
         if matches!(c, '%' | '_' | '\\') {

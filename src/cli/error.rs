@@ -34,6 +34,10 @@ pub enum CliError {
         #[source]
         source: std::io::Error,
     },
+    /// The service's own rules refused the command (`presignd links create`: a field, or
+    /// the policy); the text is the problem's detail and code.
+    #[error("refused: {0}")]
+    Refused(String),
     /// `presignd policy check` was given no policy file.
     #[error("no policy: pass --policy FILE (or set policy.file in the configuration)")]
     NoPolicy,

@@ -1,10 +1,11 @@
 //! The command line (DESIGN §8): `serve`, `dev`, `migrate`, `token`, `audit`, `policy`,
-//! `uploads`.
+//! `uploads`, `links`.
 
 mod audit;
 #[cfg(feature = "dev")]
 pub mod dev;
 mod error;
+mod links;
 mod policy;
 mod table;
 mod uploads;
@@ -56,6 +57,9 @@ pub enum Command {
     Policy(policy::PolicyArgs),
     /// See and end multipart upload sessions (`list`, `abort`).
     Uploads(uploads::UploadsArgs),
+    /// Share links on the configured database: create (decided by the policy), list,
+    /// revoke.
+    Links(links::LinksArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -105,6 +109,9 @@ pub async fn run(cli: Cli) -> ExitCode {
                 .map(|()| ExitCode::SUCCESS),
             Err(error) => Err(error.into()),
         },
+        Command::Links(args) => links::run(cli.config, args)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         // Has its own exit statuses: 1 is a denial, not an error.
         Command::Policy(args) => policy::run(cli.config, args).map(|report| {
             print!("{}", report.text);

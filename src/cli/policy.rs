@@ -50,16 +50,17 @@ pub struct CheckArgs {
     /// as JSON, anything else is a string.
     #[arg(long = "claim", value_name = "NAME=VALUE", value_parser = parse_claim)]
     pub claims: Vec<(String, Value)>,
-    /// `s3:GetObject`, `s3:PutObject` or `presign:QueryAudit`.
+    /// Any action presignd asks about (`s3:GetObject`, `presign:CreateLink`, …).
     #[arg(long)]
     pub action: String,
-    /// `bucket/key` (or `arn:aws:s3:::bucket/key`); `*` for presign:QueryAudit.
+    /// `bucket/key` (or `arn:aws:s3:::bucket/key`); `*` for presign:QueryAudit and
+    /// presign:ListLinks, and for presign:RevokeLink as bulk revocation asks it.
     #[arg(long)]
     pub resource: String,
     /// Request context, `key=value`: aws:SourceIp, aws:CurrentTime (RFC 3339; default
     /// now), presign:Method (default from the action), presign:ContentType,
     /// presign:ContentLength, presign:ExpiresIn (default s3.default_expires_in),
-    /// presign:Issuer (default "cli").
+    /// presign:Issuer (default "cli"), presign:MaxUses, presign:LinkExpiresIn.
     #[arg(long = "context", value_name = "KEY=VALUE")]
     pub context: Vec<String>,
 }
@@ -136,6 +137,8 @@ pub fn check(config_file: Option<&Path>, args: CheckArgs) -> Result<Report, CliE
         content_type: given.content_type.as_deref(),
         content_length: given.content_length,
         expires_in,
+        max_uses: given.max_uses,
+        link_expires_in: given.link_expires_in,
     };
     let context = caller.policy_context(
         &facts,
@@ -201,6 +204,12 @@ pub fn check(config_file: Option<&Path>, args: CheckArgs) -> Result<Report, CliE
             .map(|n| format!("presign:ContentLength={n}")),
     );
     keys.extend(expires_in.map(|n| format!("presign:ExpiresIn={n}")));
+    keys.extend(given.max_uses.map(|n| format!("presign:MaxUses={n}")));
+    keys.extend(
+        given
+            .link_expires_in
+            .map(|n| format!("presign:LinkExpiresIn={n}")),
+    );
     keys.push(format!("presign:Issuer={issuer}"));
     let _ = writeln!(text, "  context:   {}", keys.join(" "));
     Ok(Report { text, status })
@@ -232,11 +241,15 @@ fn method_of(action: Action) -> Option<&'static str> {
 /// audit action, whose resource is always `*`.
 fn resource_arn(action: Action, resource: &str) -> Result<String, CliError> {
     let bad = |reason: String| CliError::argument("resource", resource, reason);
-    if action == Action::QueryAudit {
+    if matches!(action, Action::QueryAudit | Action::ListLinks) {
         return match resource {
             "*" => Ok("*".into()),
-            _ => Err(bad("the resource of presign:QueryAudit is \"*\"".into())),
+            _ => Err(bad(format!("the resource of {action} is \"*\""))),
         };
+    }
+    // Bulk revocation (POST /links/revoke) asks on `*`; revoking one link, on its object.
+    if action == Action::RevokeLink && resource == "*" {
+        return Ok("*".into());
     }
     let path = resource.strip_prefix("arn:aws:s3:::").unwrap_or(resource);
     let Some((bucket, key)) = path.split_once('/') else {
@@ -256,11 +269,14 @@ struct SimulatedContext {
     content_type: Option<String>,
     content_length: Option<u64>,
     expires_in: Option<u64>,
+    max_uses: Option<u64>,
+    link_expires_in: Option<u64>,
     issuer: Option<String>,
 }
 
 const CONTEXT_KEYS: &str = "aws:SourceIp, aws:CurrentTime, presign:Method, \
-     presign:ContentType, presign:ContentLength, presign:ExpiresIn, presign:Issuer";
+     presign:ContentType, presign:ContentLength, presign:ExpiresIn, presign:Issuer, \
+     presign:MaxUses, presign:LinkExpiresIn";
 
 impl SimulatedContext {
     fn parse(pairs: &[String]) -> Result<SimulatedContext, CliError> {
@@ -307,6 +323,18 @@ impl SimulatedContext {
                         CliError::argument_from("context", pair, "not a number of seconds", e)
                     })?;
                     context.expires_in.replace(n).is_some()
+                }
+                "presign:maxuses" => {
+                    let n = value.parse::<u64>().map_err(|e| {
+                        CliError::argument_from("context", pair, "not a number of uses", e)
+                    })?;
+                    context.max_uses.replace(n).is_some()
+                }
+                "presign:linkexpiresin" => {
+                    let n = value.parse::<u64>().map_err(|e| {
+                        CliError::argument_from("context", pair, "not a number of seconds", e)
+                    })?;
+                    context.link_expires_in.replace(n).is_some()
                 }
                 "presign:issuer" => context.issuer.replace(value.into()).is_some(),
                 _ if key.to_ascii_lowercase().starts_with("jwt:") => {

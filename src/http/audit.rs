@@ -2,11 +2,10 @@
 //! policy action `presign:QueryAudit` on `*`; every query is itself audited.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Query, State};
-use axum::http::request::Parts;
+use axum::extract::State;
 use uuid::Uuid;
 
-use super::AppState;
+use super::{AppQuery, AppState};
 use crate::audit::{AuditFilters, AuditPage, read_page};
 use crate::error::ApiError;
 use crate::issuance::{Ask, Caller, Facts};
@@ -34,9 +33,9 @@ Every query is itself audited. An unknown parameter is a 400 naming it.",
 pub async fn query_audit(
     State(state): State<AppState>,
     caller: Caller,
-    params: Result<AuditParams, ApiError>,
+    params: Result<AppQuery<AuditFilters>, ApiError>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let query = params.and_then(|AuditParams(filters)| {
+    let query = params.and_then(|AppQuery(filters)| {
         filters
             .to_query()
             .map_err(|e| ApiError::InvalidRequest(e.to_string()))
@@ -60,25 +59,4 @@ pub async fn query_audit(
     // Reads are audited like issuances: nothing is answered that the log does not hold.
     let committed = state.audit.commit(authorized.grant(page)).await?;
     Ok(Json(committed.into_inner()))
-}
-
-/// The query string as [`AuditFilters`]; an unknown or malformed parameter is a 400
-/// naming it.
-pub struct AuditParams(pub AuditFilters);
-
-impl FromRequestParts<AppState> for AuditParams {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Query::<AuditFilters>::from_request_parts(parts, state)
-            .await
-            .map(|Query(filters)| Self(filters))
-            .map_err(|rejection| {
-                let text = rejection.body_text();
-                let detail = text
-                    .strip_prefix("Failed to deserialize query string: ")
-                    .unwrap_or(&text);
-                ApiError::InvalidRequest(format!("invalid query: {detail}"))
-            })
-    }
 }

@@ -1,10 +1,10 @@
 //! Extractors: the authenticated [`Principal`], the client's address and user agent, and
-//! [`AppJson`], whose every rejection is an [`ApiError`].
+//! [`AppJson`] and [`AppQuery`], whose every rejection is an [`ApiError`].
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Query, Request};
 use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
@@ -133,6 +133,27 @@ fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpNet]) -> IpAddr {
         }
     }
     client
+}
+
+/// `Query` whose rejection is a problem+json 400 naming the parameter (an unknown one too,
+/// where `T` denies unknown fields).
+pub struct AppQuery<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for AppQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(params)| Self(params))
+            .map_err(|rejection| {
+                let text = rejection.body_text();
+                let detail = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text);
+                ApiError::InvalidRequest(format!("invalid query: {detail}"))
+            })
+    }
 }
 
 /// `Json` whose rejections are problem+json: 415 without a JSON content type, 413 over the

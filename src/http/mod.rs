@@ -6,6 +6,7 @@ mod authorize;
 mod batch;
 mod companion;
 mod extract;
+pub(crate) mod links;
 mod middleware;
 pub(crate) mod openapi;
 mod ops;
@@ -33,7 +34,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-pub(crate) use extract::{AppJson, BatchJson};
+pub(crate) use extract::{AppJson, AppQuery, BatchJson};
 pub use uppy::{UppySettings, check_key_template};
 
 pub use server::{ConnectionLimits, serve};
@@ -42,6 +43,7 @@ use crate::audit::{AuditStore, AuditWriter};
 use crate::auth::Verifier;
 use crate::error::ApiError;
 use crate::issuance::RateLimits;
+use crate::links::{LinkSettings, LinkStore};
 use crate::policy::Policy;
 use crate::presign::Presigner;
 
@@ -58,6 +60,8 @@ pub struct AppState {
     pub audit: AuditWriter,
     /// The audit store itself, for reads and health checks.
     pub audit_store: Arc<dyn AuditStore>,
+    /// Share links, in the audit store's database.
+    pub links: Arc<dyn LinkStore>,
     /// Request-level settings from the configuration.
     pub settings: Arc<Settings>,
     /// Token buckets per client address and per caller.
@@ -97,6 +101,8 @@ pub struct Settings {
     pub uploads: UploadSettings,
     /// `[uppy]` when enabled; the `/s3/*` routes answer 404 otherwise.
     pub uppy: Option<UppySettings>,
+    /// `[links]`.
+    pub links: LinkSettings,
 }
 
 /// `[uploads]`, as requests use it.
@@ -158,6 +164,20 @@ fn api_router(state: AppState, with_metrics: bool) -> Router {
             post(companion::complete),
         )
         .route("/audit", get(audit::query_audit))
+        .route("/links", post(links::create_link).get(links::list_links))
+        .route("/links/revoke", post(links::revoke_links))
+        .route(
+            "/links/{id}",
+            get(links::get_link).delete(links::revoke_link),
+        )
+        // HEAD is refused: axum would run the GET handler for it, and a link previewer's
+        // HEAD would spend a one-time link's use.
+        .route(
+            "/l/{token}",
+            get(links::redeem)
+                .head(ops::method_not_allowed)
+                .layer(axum::middleware::map_response(links::private_answer)),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route(
@@ -346,6 +366,11 @@ mod tests {
                 max_object_bytes: 1 << 40,
             },
             uppy: None,
+            links: LinkSettings {
+                base_url: "http://127.0.0.1".into(),
+                max_expires_in: 3600,
+                redirect_expires_in: 60,
+            },
         })
     }
 

@@ -31,6 +31,12 @@ Every error is RFC 9457 problem+json; every response carries `x-request-id`."
         super::uploads::abort_upload,
         super::uppy::sign,
         super::audit::query_audit,
+        super::links::create_link,
+        super::links::redeem,
+        super::links::list_links,
+        super::links::get_link,
+        super::links::revoke_link,
+        super::links::revoke_links,
         super::ops::healthz,
         super::ops::readyz,
         super::ops::metrics,
@@ -42,6 +48,8 @@ Every error is RFC 9457 problem+json; every response carries `x-request-id`."
             responses::BadRequest,
             responses::Unauthorized,
             responses::Forbidden,
+            responses::NotFound,
+            responses::Gone,
             responses::MethodNotAllowed,
             responses::PayloadTooLarge,
             responses::UnsupportedMediaType,
@@ -103,6 +111,17 @@ pub(crate) mod responses {
     #[response(content_type = "application/problem+json")]
     pub(crate) struct Forbidden(Problem);
 
+    /// No such route or resource for this caller (`not_found`): another caller's share link
+    /// or upload session is answered alike.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct NotFound(Problem);
+
+    /// The share link was revoked, has expired or is used up (`gone`); `detail` says which.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub(crate) struct Gone(Problem);
+
     /// The path exists but not for this method (`invalid_request`).
     #[derive(ToResponse)]
     #[response(content_type = "application/problem+json")]
@@ -132,11 +151,6 @@ pub(crate) mod responses {
         headers(("retry-after" = u64, description = "Seconds to wait before retrying."))
     )]
     pub(crate) struct TooManyRequests(Problem);
-
-    /// No such resource for this caller (`not_found`): unknown, or someone else's.
-    #[derive(ToResponse)]
-    #[response(content_type = "application/problem+json")]
-    pub(crate) struct NotFound(Problem);
 
     /// The upload session is not open, or its completion fails presignd's checks or S3's
     /// (`conflict`); `detail` names the reason. Nothing uploaded is lost.

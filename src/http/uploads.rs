@@ -333,6 +333,7 @@ pub(super) async fn open_session(
             content_type: upload.content_type.as_ref().map(ContentType::essence),
             content_length: upload.declared_size,
             expires_in: Some(u64::from(state.settings.uploads.part_expires_in)),
+            ..Facts::default()
         },
     };
     let authorized = state.authorize(caller, &ask, draft).await?;
@@ -496,6 +497,7 @@ async fn authorize_on_session(
             content_type: content_type.as_ref().map(ContentType::essence),
             content_length: size,
             expires_in,
+            ..Facts::default()
         },
     };
     state.authorize(caller, &ask, draft).await

@@ -403,8 +403,7 @@ async fn put_object(
         facts: Facts {
             method: Some("PUT"),
             content_type: essence.as_ref().map(ContentType::essence),
-            content_length: None,
-            expires_in: None,
+            ..Facts::default()
         },
     };
     let ceiling = state.settings.uploads.max_object_bytes;
@@ -477,6 +476,7 @@ async fn decide_and_sign(
             content_type: None,
             content_length: size,
             expires_in: Some(u64::from(request.expires_in)),
+            ..Facts::default()
         },
     };
     let draft = Draft {

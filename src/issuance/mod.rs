@@ -54,6 +54,10 @@ pub struct Facts<'a> {
     pub content_type: Option<&'a str>,
     pub content_length: Option<u64>,
     pub expires_in: Option<u64>,
+    /// A share link's use limit (`presign:MaxUses`); absent when unlimited.
+    pub max_uses: Option<u64>,
+    /// A share link's lifetime in seconds (`presign:LinkExpiresIn`).
+    pub link_expires_in: Option<u64>,
 }
 
 impl<'a> Facts<'a> {
@@ -66,6 +70,7 @@ impl<'a> Facts<'a> {
             content_type,
             content_length,
             expires_in: Some(u64::from(request.expires_in)),
+            ..Facts::default()
         }
     }
 }
@@ -95,6 +100,8 @@ impl Caller {
             content_type: facts.content_type,
             content_length: facts.content_length,
             expires_in: facts.expires_in,
+            max_uses: facts.max_uses,
+            link_expires_in: facts.link_expires_in,
         }
     }
 
@@ -195,6 +202,19 @@ impl Refusal {
         )))
     }
 
+    /// The same row, answered with `error` instead: a refusal to touch another caller's
+    /// share link is audited as the denial it is but answered 404, so that the link's
+    /// existence stays hidden.
+    pub fn answering(self, error: ApiError) -> Refusal {
+        let (row, _) = *self.0;
+        Refusal(Box::new((row, error)))
+    }
+
+    /// The error it will answer with.
+    pub fn error(&self) -> &ApiError {
+        &self.0.1
+    }
+
     /// The row and the error it answers with, for the writer.
     pub fn into_pending(self) -> Pending<ApiError> {
         let (row, error) = *self.0;
@@ -210,28 +230,98 @@ pub fn decide(
     ask: &Ask<'_>,
     draft: Draft,
 ) -> Result<Authorized, Refusal> {
+    decide_all(gate, caller, std::slice::from_ref(ask), draft)
+}
+
+/// [`decide`] for a request that needs several actions allowed (a share link: creating it
+/// and reading its object): one rate-limit charge, one row; the first denial decides, and
+/// an allowed row names every deciding statement, comma-separated (a Sid holds no comma).
+pub fn decide_all(
+    gate: Gate<'_>,
+    caller: &Caller,
+    asks: &[Ask<'_>],
+    draft: Draft,
+) -> Result<Authorized, Refusal> {
+    let draft = charge(gate, caller, draft)?;
+    judge(gate.policy, caller, asks, draft)
+}
+
+/// Takes one token from the caller's rate limit; over it, the request is refused.
+fn charge(gate: Gate<'_>, caller: &Caller, draft: Draft) -> Result<Draft, Refusal> {
     let principal = &caller.principal;
-    if let Err(limited) = gate
+    match gate
         .limits
         .check_subject(&principal.issuer, &principal.subject)
     {
-        return Err(Refusal::new(draft, limited));
+        Ok(()) => Ok(draft),
+        Err(limited) => Err(Refusal::new(draft, limited)),
     }
-    let denial = match caller.evaluate(gate.policy, ask) {
-        Decision::Allow { statement } => {
-            record_decision(ask.action, crate::audit::Outcome::Issued);
-            return Ok(Authorized { statement, draft });
-        }
-        Decision::Deny(denial) => denial,
-    };
-    record_decision(ask.action, crate::audit::Outcome::Denied);
-    let (why, statement) = match denial {
-        Denial::Explicit { statement } => ("explicit deny", Some(statement)),
-        Denial::NoStatementAllows => ("no statement allows", None),
-    };
-    let detail = format!("{} on {}: {why}", ask.action, ask.resource);
-    let row = AuditEvent::denied(draft, why, statement);
-    Err(Refusal(Box::new((row, ApiError::AccessDenied(detail)))))
+}
+
+/// Asks the policy without charging the caller's rate limit: for a share link's
+/// redemption, where the caller is the link's creator acting through a visitor, whose
+/// address limit applies instead.
+pub fn judge(
+    policy: &Policy,
+    caller: &Caller,
+    asks: &[Ask<'_>],
+    draft: Draft,
+) -> Result<Authorized, Refusal> {
+    let mut statements = Vec::with_capacity(asks.len());
+    for ask in asks {
+        let denial = match caller.evaluate(policy, ask) {
+            Decision::Allow { statement } => {
+                statements.push(statement);
+                continue;
+            }
+            Decision::Deny(denial) => denial,
+        };
+        record_decision(ask.action, crate::audit::Outcome::Denied);
+        let (why, statement) = match denial {
+            Denial::Explicit { statement } => ("explicit deny", Some(statement)),
+            Denial::NoStatementAllows => ("no statement allows", None),
+        };
+        let detail = format!("{} on {}: {why}", ask.action, ask.resource);
+        let row = AuditEvent::denied(draft, why, statement);
+        return Err(Refusal(Box::new((row, ApiError::AccessDenied(detail)))));
+    }
+    if let Some(ask) = asks.first() {
+        record_decision(ask.action, crate::audit::Outcome::Issued);
+    }
+    Ok(Authorized {
+        statement: statements.join(","),
+        draft,
+    })
+}
+
+/// Allowed without asking the policy, because the caller acts on what it created (revoking
+/// its own share link); charges the rate limit as [`decide`] does. The row's statement
+/// says so.
+pub fn decide_as_owner(
+    gate: Gate<'_>,
+    caller: &Caller,
+    draft: Draft,
+) -> Result<Authorized, Refusal> {
+    Ok(Authorized {
+        statement: OWNER_STATEMENT.to_owned(),
+        draft: charge(gate, caller, draft)?,
+    })
+}
+
+/// The `statement` of a row allowed by ownership rather than by the policy (never a Sid:
+/// Sids hold no parentheses).
+pub const OWNER_STATEMENT: &str = "(creator)";
+/// The `statement` of a row of `presignd links revoke`: allowed because whoever runs it
+/// holds the database itself.
+pub const OPERATOR_STATEMENT: &str = "(operator)";
+
+/// Allowed without the policy for an operator at the command line, who could change the
+/// database directly anyway; the row says so.
+pub fn allow_operator(draft: Draft) -> Authorized {
+    Authorized {
+        statement: OPERATOR_STATEMENT.to_owned(),
+        draft,
+    }
 }
 
 impl Authorized {
@@ -293,9 +383,45 @@ impl Authorized {
         self
     }
 
-    /// Allowed, but the work failed (S3 refused it): the row records `error` instead.
+    /// Refuses after all what the policy allowed, for a reason found after the decision
+    /// (S3 refused the work; a share link's last use went to another redemption): the row
+    /// records `error` instead.
     pub fn fail(self, error: ApiError) -> Refusal {
         Refusal::new(self.draft, error)
+    }
+    /// Grants something that is not a URL but works until `expires_at` (a share link):
+    /// the row says until when, as an issued URL's row does.
+    pub fn grant_until<T>(
+        self,
+        value: T,
+        expires_at: OffsetDateTime,
+        expires_in: u64,
+    ) -> Pending<T> {
+        let row = AuditEvent {
+            expires_at: Some(expires_at),
+            expires_in: Some(i64::try_from(expires_in).unwrap_or(i64::MAX)),
+            ..AuditEvent::granted(self.draft, self.statement)
+        };
+        Pending::new(row, value)
+    }
+
+    /// Grants `value` as [`Authorized::grant`] does, with one more row under the same
+    /// statement for each of `also` (a bulk revocation names every link it revoked).
+    pub fn grant_with<T>(
+        self,
+        value: T,
+        also: impl IntoIterator<Item = Draft>,
+    ) -> (Pending<T>, Vec<Pending<()>>) {
+        let each = also
+            .into_iter()
+            .map(|draft| Pending::new(AuditEvent::granted(draft, self.statement.clone()), ()))
+            .collect();
+        (self.grant(value), each)
+    }
+
+    /// This authorization's row id (the share link's id, for a link being created).
+    pub fn id(&self) -> Uuid {
+        self.draft.id
     }
 }
 

@@ -121,6 +121,8 @@ enum Key {
     ContentLength,
     ExpiresIn,
     Issuer,
+    MaxUses,
+    LinkExpiresIn,
 }
 
 /// What a key holds, to refuse e.g. NumericLessThan on `presign:ContentType` at load.
@@ -255,7 +257,7 @@ fn parse_key(name: &str) -> Result<Key, String> {
         format!(
             "unknown condition key `{name}` (supported: jwt:CLAIM, aws:SourceIp, \
              aws:CurrentTime, presign:Method, presign:ContentType, presign:ContentLength, \
-             presign:ExpiresIn, presign:Issuer)"
+             presign:ExpiresIn, presign:Issuer, presign:MaxUses, presign:LinkExpiresIn)"
         )
     };
     let (prefix, rest) = name.split_once(':').ok_or_else(unknown)?;
@@ -269,6 +271,8 @@ fn parse_key(name: &str) -> Result<Key, String> {
         ("presign", "contentlength") => Key::ContentLength,
         ("presign", "expiresin") => Key::ExpiresIn,
         ("presign", "issuer") => Key::Issuer,
+        ("presign", "maxuses") => Key::MaxUses,
+        ("presign", "linkexpiresin") => Key::LinkExpiresIn,
         _ => return Err(unknown()),
     };
     Ok(key)
@@ -280,7 +284,7 @@ fn key_type(key: &Key) -> KeyType {
         Key::SourceIp => KeyType::Ip,
         Key::CurrentTime => KeyType::Date,
         Key::Method | Key::ContentType | Key::Issuer => KeyType::String,
-        Key::ContentLength | Key::ExpiresIn => KeyType::Numeric,
+        Key::ContentLength | Key::ExpiresIn | Key::MaxUses | Key::LinkExpiresIn => KeyType::Numeric,
     }
 }
 
@@ -538,6 +542,8 @@ impl<'a> KeyValues<'a> {
             Key::ContentLength => present(context.content_length.map(KeyValue::Count)),
             Key::ExpiresIn => present(context.expires_in.map(KeyValue::Count)),
             Key::Issuer => KeyValues::One(KeyValue::Str(context.issuer)),
+            Key::MaxUses => present(context.max_uses.map(KeyValue::Count)),
+            Key::LinkExpiresIn => present(context.link_expires_in.map(KeyValue::Count)),
         }
     }
 
@@ -842,6 +848,8 @@ mod tests {
         assert_eq!(parse_key("JWT:Groups"), Ok(Key::Claim("Groups".into())));
         assert_eq!(parse_key("AWS:SOURCEIP"), Ok(Key::SourceIp));
         assert_eq!(parse_key("presign:contentLENGTH"), Ok(Key::ContentLength));
+        assert_eq!(parse_key("presign:MaxUses"), Ok(Key::MaxUses));
+        assert_eq!(parse_key("presign:linkexpiresin"), Ok(Key::LinkExpiresIn));
         for bad in [
             "jwt:",
             "s3:prefix",

@@ -251,6 +251,11 @@ pub struct Context<'a> {
     pub content_length: Option<u64>,
     /// `presign:ExpiresIn`: the effective lifetime in seconds.
     pub expires_in: Option<u64>,
+    /// `presign:MaxUses`: a share link's use limit; absent for an unlimited link and for
+    /// everything that is not a link.
+    pub max_uses: Option<u64>,
+    /// `presign:LinkExpiresIn`: a share link's lifetime in seconds.
+    pub link_expires_in: Option<u64>,
 }
 
 /// The outcome of [`Policy::evaluate`].

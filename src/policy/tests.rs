@@ -26,6 +26,8 @@ struct Req {
     content_type: Option<String>,
     content_length: Option<u64>,
     expires_in: Option<u64>,
+    max_uses: Option<u64>,
+    link_expires_in: Option<u64>,
 }
 
 /// `action` is parsed as presignd parses `--action`: ASCII case-insensitively.
@@ -41,6 +43,8 @@ fn req(action: &str, resource: &str) -> Req {
         content_type: None,
         content_length: None,
         expires_in: None,
+        max_uses: None,
+        link_expires_in: None,
     }
 }
 
@@ -102,6 +106,12 @@ impl Req {
         self
     }
 
+    fn link(mut self, max_uses: Option<u64>, link_expires_in: u64) -> Req {
+        self.max_uses = max_uses;
+        self.link_expires_in = Some(link_expires_in);
+        self
+    }
+
     fn decide(&self, policy: &Policy) -> Decision {
         self.with(|request| policy.evaluate(request))
     }
@@ -117,6 +127,8 @@ impl Req {
             content_type: self.content_type.as_deref(),
             content_length: self.content_length,
             expires_in: self.expires_in,
+            max_uses: self.max_uses,
+            link_expires_in: self.link_expires_in,
         };
         f(&Request {
             action: self.action,
@@ -1255,4 +1267,24 @@ fn explain_agrees_with_evaluate() {
     let trace = &traces[0];
     assert!(trace.applies);
     assert!(trace.detail.starts_with("applies: an undecided Deny applies; condition `NumericGreaterThan` on `jwt:level` cannot be decided"), "{}", trace.detail);
+}
+
+#[test]
+#[rustfmt::skip] // one row per line reads as a table
+fn link_keys_bound_share_links() {
+    // A link creator may share for a week at most, and only one-time or few-use links.
+    check(
+        r#"{"Version":"2012-10-17","Statement":[
+            {"Sid":"Links","Effect":"Allow","Action":"presign:CreateLink","Resource":"arn:aws:s3:::b/*",
+             "Condition":{"NumericLessThanEquals":{"presign:LinkExpiresIn":604800,"presign:MaxUses":10}}}]}"#,
+        vec![
+            ("short, few uses", req("presign:CreateLink", "arn:aws:s3:::b/k").link(Some(3), 3600), AllowBy("Links")),
+            ("at both limits", req("presign:CreateLink", "arn:aws:s3:::b/k").link(Some(10), 604800), AllowBy("Links")),
+            ("too long", req("presign:CreateLink", "arn:aws:s3:::b/k").link(Some(3), 604801), Implicit),
+            ("too many uses", req("presign:CreateLink", "arn:aws:s3:::b/k").link(Some(11), 60), Implicit),
+            // Unlimited: presign:MaxUses is absent, which a positive operator refuses.
+            ("unlimited", req("presign:CreateLink", "arn:aws:s3:::b/k").link(None, 60), Implicit),
+            ("not a link", req("presign:CreateLink", "arn:aws:s3:::b/k"), Implicit),
+        ],
+    );
 }

@@ -57,6 +57,8 @@ fn the_deploy_policy_caps_every_upload() {
             content_type: None,
             content_length,
             expires_in: Some(900),
+            max_uses: None,
+            link_expires_in: None,
         };
         policy
             .evaluate(&Request {

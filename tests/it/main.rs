@@ -9,6 +9,7 @@ mod batch;
 mod cli;
 mod companion;
 mod config_files;
+mod links;
 mod openapi;
 mod ops;
 mod policy;
