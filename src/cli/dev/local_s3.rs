@@ -577,7 +577,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn browsers_may_upload_and_read_etags_from_any_origin() {
+    async fn any_origin_may_upload_and_read_etags() {
         let dir = tempfile::tempdir().unwrap();
         let s3 = start(dir.path()).await;
         let http = reqwest::Client::new();

@@ -1,0 +1,367 @@
+//! Stock Uppy 6.3.1 in headless Chromium (`tests/browser/`), on a page served from its own
+//! origin, uploading through presignd to the in-process S3 store; every object is read back
+//! and hashed here. Every test name contains `browser`: the default nextest profile leaves
+//! them out, as they need Debian's `chromium` and `npm ci` in `tests/browser` (`.ci/run`
+//! installs both and runs them with `--profile ci`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+
+use crate::harness::{BUCKET, Options, TestApp, http_client};
+
+const MIB: usize = 1024 * 1024;
+/// The auth cookie of the Companion routes (`uppy.auth_cookie`).
+const COOKIE: &str = "presignd_token";
+/// How long one plan of scenarios may take in a debug build on a loaded 2-core machine.
+const RUN_DEADLINE: Duration = Duration::from_secs(240);
+
+/// Each subject's own folder, multipart included, and a size ceiling (2 MiB) on `small/`
+/// folders: a POST form's range there, or a completed multipart total, can break it.
+const POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    { "Sid": "OwnFolder", "Effect": "Allow",
+      "Action": ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload",
+                 "s3:ListMultipartUploadParts"],
+      "Resource": "arn:aws:s3:::uploads/${jwt:sub}/*" },
+    { "Sid": "SmallFolder", "Effect": "Deny", "Action": "s3:PutObject",
+      "Resource": "arn:aws:s3:::uploads/*/small/*",
+      "Condition": { "NumericGreaterThan": { "presign:ContentLength": 2097152 } } }
+  ]
+}"#;
+
+/// presignd, and the test page on its own origin (another port), which also forwards
+/// `/s3/*` to presignd, as a same-origin deployment of the Companion routes would.
+struct Site {
+    app: TestApp,
+    /// `http://127.0.0.1:PORT/` of the page.
+    page: String,
+    files: PathBuf,
+}
+
+impl Site {
+    async fn start(extra_config: &str) -> Self {
+        let bundle = bundle_page();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let app = TestApp::start_with(Options {
+            policy: POLICY.into(),
+            config: format!("[cors]\nallowed_origins = [\"{origin}\"]\n{extra_config}"),
+            ..Options::default()
+        })
+        .await;
+        let router = Router::new()
+            .route("/", get(|| async { page_file("text/html", index_html()) }))
+            .route(
+                "/main.js",
+                get(move || async move { page_file("text/javascript", bundle) }),
+            )
+            .route("/s3/{*rest}", any(forward))
+            .with_state(Arc::new(app.base.clone()));
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let files = app.dir.path().join("files");
+        std::fs::create_dir_all(&files).unwrap();
+        Self {
+            app,
+            page: format!("{origin}/"),
+            files,
+        }
+    }
+
+    /// A file of `size` random bytes named `name`, and its hex SHA-256.
+    fn file(&self, name: &str, size: usize) -> (PathBuf, String) {
+        use rand::RngCore;
+        use std::io::Write;
+        let path = self.files.join(name);
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let mut hash = Sha256::new();
+        let mut chunk = vec![0; MIB];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(MIB);
+            rand::rng().fill_bytes(&mut chunk[..n]);
+            hash.update(&chunk[..n]);
+            out.write_all(&chunk[..n]).unwrap();
+            left -= n;
+        }
+        out.flush().unwrap();
+        (path, hex::encode(hash.finalize()))
+    }
+
+    /// A scenario uploading `file` as `sub`, with what every scenario shares: the page, the
+    /// API and the store.
+    fn scenario(&self, name: &str, mode: &str, file: &Path, sub: &str) -> Value {
+        json!({
+            "name": name,
+            "mode": mode,
+            "page": self.page,
+            "file": file,
+            "api": self.app.base,
+            "sub": sub,
+            "token": self.app.token(sub),
+            "s3": self.app.s3.endpoint,
+            "cookie": COOKIE,
+        })
+    }
+
+    /// The SHA-256 of `key` as presignd lets `token` download it, or `None` if S3 has no
+    /// such object.
+    async fn stored_sha256(&self, token: &str, key: &str) -> Option<String> {
+        let get = self
+            .app
+            .presign_ok(
+                token,
+                json!({"bucket": BUCKET, "key": key, "method": "GET"}),
+            )
+            .await;
+        let mut response = http_client()
+            .get(get["url"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::NOT_FOUND {
+            return None;
+        }
+        assert_eq!(response.status(), 200, "GET {key}");
+        let mut hash = Sha256::new();
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            hash.update(&chunk);
+        }
+        Some(hex::encode(hash.finalize()))
+    }
+}
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+fn index_html() -> String {
+    std::fs::read_to_string(browser_dir().join("page/index.html")).unwrap()
+}
+
+fn page_file(content_type: &'static str, body: String) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// The page's module bundled from the pinned packages, fresh for each test (esbuild takes
+/// a tenth of a second; a stale committed bundle could test old code).
+fn bundle_page() -> String {
+    let dir = browser_dir();
+    let esbuild = dir.join("node_modules/.bin/esbuild");
+    assert!(
+        esbuild.exists(),
+        "{} is missing: run `npm ci` in tests/browser (.ci/run does), and install \
+         Debian's chromium",
+        esbuild.display()
+    );
+    let output = std::process::Command::new(esbuild)
+        .current_dir(&dir)
+        .args([
+            "page/main.js",
+            "--bundle",
+            "--format=esm",
+            "--target=es2022",
+            "--log-level=warning",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "esbuild: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `/s3/*` on the page's origin, forwarded to presignd with the cookie: the Companion
+/// routes' same-origin deployment (6.x companion mode sends no token header).
+async fn forward(State(api): State<Arc<String>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let body = axum::body::to_bytes(body, MIB).await.unwrap();
+    let mut forwarded = http_client()
+        .request(parts.method, format!("{api}{path}"))
+        .body(body);
+    for name in [header::COOKIE, header::CONTENT_TYPE] {
+        if let Some(value) = parts.headers.get(&name) {
+            forwarded = forwarded.header(name, value);
+        }
+    }
+    let answer = forwarded.send().await.unwrap();
+    let status = answer.status();
+    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes = answer.bytes().await.unwrap();
+    let mut response = (status, bytes).into_response();
+    if let Some(content_type) = content_type {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type);
+    }
+    response
+}
+
+/// Runs `scenarios` in one headless Chromium; each result by scenario name, with what the
+/// page's console and network reported while it ran.
+async fn run(site: &Site, scenarios: Vec<Value>) -> std::collections::HashMap<String, Value> {
+    let plan = site.app.dir.path().join("plan.json");
+    std::fs::write(&plan, json!({"scenarios": scenarios}).to_string()).unwrap();
+    let child = tokio::process::Command::new("node")
+        .arg(browser_dir().join("run.mjs"))
+        .arg(&plan)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(RUN_DEADLINE, child)
+        .await
+        .expect("the browser run outlived its deadline")
+        .expect("node runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "run.mjs failed: {stderr}");
+    let results: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("run.mjs printed no JSON ({e}): {stderr}"));
+    results["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|result| (result["name"].as_str().unwrap().to_owned(), result.clone()))
+        .collect()
+}
+
+/// The scenario succeeded with nothing on the console: no CORS refusal, no failed
+/// request, no page error.
+fn assert_clean_success(result: &Value) -> &str {
+    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["console"], json!([]), "{result:#}");
+    result["key"].as_str().unwrap()
+}
+
+/// The scenario failed the way a refusal does: an error Uppy reported, no page error, no
+/// CORS refusal (which would hide the answer from the page).
+fn assert_refused(result: &Value) -> String {
+    assert_eq!(result["ok"], false, "{result:#}");
+    for line in result["console"].as_array().unwrap() {
+        let line = line.as_str().unwrap();
+        assert!(
+            !line.starts_with("pageerror") && !line.contains("CORS"),
+            "{result:#}"
+        );
+    }
+    result["error"].as_str().unwrap().to_owned()
+}
+
+/// Works on what presignd has always had: Uppy's signRequest over `POST /presign`, from
+/// another origin (CORS preflight with `authorization`), a PUT straight to the store.
+#[tokio::test]
+async fn browser_puts_through_presign_from_another_origin() {
+    let site = Site::start("").await;
+    let token = site.app.token("alice");
+    let (file, sha256) = site.file("one-mib.bin", MIB);
+    let results = run(
+        &site,
+        vec![site.scenario("presign-put", "presign", &file, "alice")],
+    )
+    .await;
+    let result = &results["presign-put"];
+    let key = assert_clean_success(result);
+    assert_eq!(key, "alice/one-mib.bin");
+    assert_eq!(
+        site.stored_sha256(&token, key).await.as_deref(),
+        Some(sha256.as_str())
+    );
+    let rows = site.app.audit_rows().await;
+    let row = rows
+        .iter()
+        .find(|row| row.action == "s3:PutObject" && row.key.as_deref() == Some(key))
+        .expect("an audit row for the PUT");
+    assert_eq!(row.subject, "alice");
+    assert_eq!(row.outcome.as_str(), "issued");
+    assert!(
+        row.user_agent
+            .as_deref()
+            .is_some_and(|agent| agent.contains("HeadlessChrome")),
+        "{row:?}"
+    );
+}
+
+/// A POST form for `key` signed with the store's own keys (no presignd), objects of at
+/// most `max` bytes: `(url, fields)`.
+fn bare_post_form(site: &Site, key: &str, max: usize) -> (String, Value) {
+    use base64::Engine;
+    let s3 = &site.app.s3;
+    let now = std::time::SystemTime::now();
+    let date = time::OffsetDateTime::from(now)
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap();
+    let credential = format!("{}/{}/us-east-1/s3/aws4_request", s3.access_key, &date[..8]);
+    let policy = json!({
+        "expiration": "2100-01-01T00:00:00Z",
+        "conditions": [
+            {"bucket": BUCKET},
+            {"key": key},
+            {"success_action_status": "201"},
+            ["content-length-range", 0, max],
+            {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
+            {"x-amz-credential": credential},
+            {"x-amz-date": date},
+        ],
+    });
+    let policy = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+    let signing_key =
+        aws_sigv4::sign::v4::generate_signing_key(&s3.secret_key, now, "us-east-1", "s3");
+    let signature = aws_sigv4::sign::v4::calculate_signature(signing_key, policy.as_bytes());
+    let fields = json!({
+        "key": key,
+        "success_action_status": "201",
+        "policy": policy,
+        "x-amz-algorithm": "AWS4-HMAC-SHA256",
+        "x-amz-credential": credential,
+        "x-amz-date": date,
+        "x-amz-signature": signature,
+    });
+    (format!("{}/{BUCKET}", s3.endpoint), fields)
+}
+
+/// Browser POST forms reach the store whole, every time: s3s-fs's form parser alone fails
+/// about 2 % of them (`BoundaryBufferTooLarge`), so 40 uploads would likely see one. A
+/// form over its `content-length-range` is refused by the store.
+#[tokio::test]
+async fn browser_post_forms_reach_the_store_whole() {
+    let site = Site::start("").await;
+    let (file, sha256) = site.file("form.bin", MIB);
+    let (big, _) = site.file("big-form.bin", 3 * MIB);
+    let (url, fields) = bare_post_form(&site, "alice/form.bin", 2 * MIB);
+    let (big_url, big_fields) = bare_post_form(&site, "alice/big-form.bin", 2 * MIB);
+    let mut forms = site.scenario("forms", "fields", &file, "alice");
+    forms["url"] = url.into();
+    forms["fields"] = fields;
+    forms["repeat"] = 40.into();
+    let mut too_big = site.scenario("too-big", "fields", &big, "alice");
+    too_big["url"] = big_url.into();
+    too_big["fields"] = big_fields;
+    let results = run(&site, vec![forms, too_big]).await;
+
+    let forms = &results["forms"];
+    assert_eq!(forms["errors"], json!([]), "{forms:#}");
+    let key = assert_clean_success(forms);
+    assert_eq!(key, "alice/form.bin");
+    let token = site.app.token("alice");
+    assert_eq!(
+        site.stored_sha256(&token, key).await.as_deref(),
+        Some(sha256.as_str())
+    );
+
+    let error = assert_refused(&results["too-big"]);
+    assert!(error.contains("400"), "{error}");
+    assert_eq!(site.stored_sha256(&token, "alice/big-form.bin").await, None);
+}
