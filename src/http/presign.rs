@@ -17,8 +17,8 @@ use crate::error::ApiError;
 use crate::issuance::{self, Ask, Caller, Facts, Refusal, Signed};
 use crate::policy::Action;
 use crate::presign::{
-    BucketName, ContentType, GetOptions, MAX_PUT_BYTES, ObjectKey, Operation, PresignRequest,
-    PutOptions, ReleasedUrl,
+    BucketName, ContentType, GetOptions, MAX_PUT_BYTES, ObjectKey, Operation, PostOptions,
+    PresignRequest, PutOptions, ReleasedUrl,
 };
 
 /// User-defined metadata S3 accepts in total (names and values), in bytes.
@@ -79,15 +79,20 @@ pub struct PresignBody {
     /// GET only: a specific object version.
     #[schema(min_length = 1, max_length = 1024, pattern = "^[!-~]([ -~]*[!-~])?$")]
     pub version_id: Option<String>,
+    /// POST only: `[min, max]` bytes, signed as `content-length-range` (max at most
+    /// `uploads.max_object_bytes`). Absent: 0 to the largest size the policy allows.
+    pub content_length_range: Option<[u64; 2]>,
 }
 
-/// Download or upload.
+/// Download, upload, or browser form upload.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub enum HttpMethod {
     #[serde(rename = "GET")]
     Get,
     #[serde(rename = "PUT")]
     Put,
+    #[serde(rename = "POST")]
+    Post,
 }
 
 impl HttpMethod {
@@ -95,7 +100,7 @@ impl HttpMethod {
     fn action(self) -> Action {
         match self {
             Self::Get => Action::GetObject,
-            Self::Put => Action::PutObject,
+            Self::Put | Self::Post => Action::PutObject,
         }
     }
 }
@@ -109,6 +114,9 @@ pub struct PresignResponse {
     pub method: String,
     /// Every header the client must send, names in lower case, exact values.
     pub headers: BTreeMap<String, String>,
+    /// POST only: every form field to send, in any order, before the `file` field.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
     /// True expiry, never later than the signing credentials' own.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
@@ -169,11 +177,28 @@ pub(super) async fn issue(
     body: PresignBody,
 ) -> Result<Signed, Refusal> {
     let action = body.method.action();
-    let request = match validate(body, &state.settings) {
+    let policy_sets_the_size =
+        body.method == HttpMethod::Post && body.content_length_range.is_none();
+    let mut request = match validate(body, &state.settings) {
         Ok(request) => request,
         Err(error) => return Err(caller.refuse(action.as_str(), error)),
     };
     let resource = format!("arn:aws:s3:::{}/{}", request.bucket, request.key);
+    if policy_sets_the_size {
+        // The largest size this caller may upload here; none at all is denied below, at
+        // the ceiling.
+        let probe = Ask {
+            action,
+            resource: &resource,
+            facts: Facts::of(&request),
+        };
+        let ceiling = state.settings.uploads.max_object_bytes;
+        let allowed =
+            state.gate(|gate| caller.largest_allowed_length(gate.policy, &probe, ceiling));
+        if let (Operation::Post(post), Some(max)) = (&mut request.operation, allowed) {
+            post.length_range.1 = max;
+        }
+    }
     let ask = Ask {
         action,
         resource: &resource,
@@ -194,6 +219,7 @@ impl From<ReleasedUrl> for PresignResponse {
             url: released.url,
             method: released.method,
             headers: released.headers,
+            fields: released.fields,
             expires_at: released.expires_at,
             expires_in: released.expires_in,
             audit_id: released.audit_id,
@@ -231,6 +257,9 @@ pub fn validate(body: PresignBody, settings: &Settings) -> Result<PresignRequest
         .map(|v| header_value("content_disposition", v))
         .transpose()?;
 
+    if body.method != HttpMethod::Post && body.content_length_range.is_some() {
+        return Err(invalid("content_length_range", "applies only to POST"));
+    }
     let operation = match body.method {
         HttpMethod::Get => {
             for (field, present) in [
@@ -269,6 +298,41 @@ pub fn validate(body: PresignBody, settings: &Settings) -> Result<PresignRequest
                 metadata: metadata(body.metadata.unwrap_or_default())?,
                 if_none_match: body.if_none_match.unwrap_or(false),
                 content_disposition,
+            })
+        }
+        HttpMethod::Post => {
+            for (field, present) in [
+                ("content_length", body.content_length.is_some()),
+                ("checksum_sha256", body.checksum_sha256.is_some()),
+                ("if_none_match", body.if_none_match.is_some()),
+                ("version_id", body.version_id.is_some()),
+            ] {
+                if present {
+                    return Err(invalid(
+                        field,
+                        "does not apply to POST (use content_length_range)",
+                    ));
+                }
+            }
+            let ceiling = settings.uploads.max_object_bytes;
+            let length_range = match body.content_length_range {
+                None => (0, ceiling),
+                Some([min, max]) if min <= max && max <= ceiling => (min, max),
+                Some([min, max]) if min > max => {
+                    return Err(invalid("content_length_range", "min must not exceed max"));
+                }
+                Some(_) => {
+                    return Err(invalid(
+                        "content_length_range",
+                        format!("max must be at most {ceiling} bytes (uploads.max_object_bytes)"),
+                    ));
+                }
+            };
+            Operation::Post(PostOptions {
+                content_type,
+                metadata: metadata(body.metadata.unwrap_or_default())?,
+                content_disposition,
+                length_range,
             })
         }
     };

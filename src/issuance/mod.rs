@@ -108,6 +108,35 @@ impl Caller {
         })
     }
 
+    /// The largest `presign:ContentLength` in `0..=ceiling` for which `policy` allows
+    /// `ask` (its own length is ignored), if any: a POST form's size limit when the caller
+    /// names none. Only the sizes where the decision can change are tried, largest first.
+    pub fn largest_allowed_length(
+        &self,
+        policy: &Policy,
+        ask: &Ask<'_>,
+        ceiling: u64,
+    ) -> Option<u64> {
+        let mut candidates: Vec<u64> = policy
+            .content_length_breakpoints()
+            .into_iter()
+            .filter(|&size| size <= ceiling)
+            .chain([0, ceiling])
+            .collect();
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        candidates.dedup();
+        candidates.into_iter().find(|&size| {
+            let trial = Ask {
+                facts: Facts {
+                    content_length: Some(size),
+                    ..ask.facts
+                },
+                ..*ask
+            };
+            self.evaluate(policy, &trial).is_allowed()
+        })
+    }
+
     /// The request half of this caller's audit row `id`. `action` is the policy action,
     /// or the endpoint when the action is not known yet.
     pub fn draft(&self, id: Uuid, action: &str, request: serde_json::Value) -> Draft {

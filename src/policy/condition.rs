@@ -614,6 +614,25 @@ impl<'a> KeyValue<'a> {
 
 impl Condition {
     /// `StringLike on presign:ContentType`, as written in the policy.
+    /// The sizes this condition compares `presign:ContentLength` with, whole bytes (a
+    /// fractional value as both neighbours): where its answer can change.
+    pub(crate) fn content_length_values(&self) -> Vec<u64> {
+        let (Key::ContentLength, Values::Numbers(numbers)) = (&self.key, &self.values) else {
+            return Vec::new();
+        };
+        numbers
+            .iter()
+            .flat_map(|number| match *number {
+                Number::Int(i) => vec![u64::try_from(i.max(0)).unwrap_or(u64::MAX)],
+                Number::Float(f) if f.is_finite() => {
+                    let f = f.max(0.0);
+                    vec![f.floor() as u64, f.ceil() as u64]
+                }
+                Number::Float(_) => Vec::new(),
+            })
+            .collect()
+    }
+
     pub(crate) fn describe(&self) -> String {
         format!("`{}` on `{}`", self.operator_name, self.key_name)
     }

@@ -156,6 +156,21 @@ impl Policy {
     }
 
     /// Number of statements in the policy.
+    /// Sizes where a decision can change with `presign:ContentLength`: every value a
+    /// condition compares it with, and their neighbours. Between two of them every size
+    /// is decided alike, so the largest allowed size is among them or the ceiling.
+    pub fn content_length_breakpoints(&self) -> Vec<u64> {
+        let mut sizes: Vec<u64> = self
+            .statements
+            .iter()
+            .flat_map(Statement::content_length_values)
+            .flat_map(|v| [v.saturating_sub(1), v, v.saturating_add(1)])
+            .collect();
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+    }
+
     pub fn statement_count(&self) -> usize {
         self.statements.len()
     }

@@ -95,6 +95,13 @@ impl Statement {
 
     /// Whether the statement applies. An Allow needs everything definitely true; a Deny
     /// applies unless something is definitely false (an `Unknown` never helps a request).
+    /// Every size its conditions compare `presign:ContentLength` with.
+    pub(crate) fn content_length_values(&self) -> impl Iterator<Item = u64> + '_ {
+        self.conditions
+            .iter()
+            .flat_map(Condition::content_length_values)
+    }
+
     pub(crate) fn applies(&self, bindings: &Bindings<'_>) -> bool {
         let result = self.verdict(bindings).value;
         match self.effect {

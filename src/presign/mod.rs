@@ -5,6 +5,7 @@
 mod credentials;
 mod multipart;
 mod names;
+mod sigv4;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
@@ -25,6 +26,7 @@ pub use multipart::{
     S3CallError, UploadTarget, unquoted,
 };
 pub use names::{BucketName, ContentType, ObjectKey};
+pub use sigv4::{MultipartCall, PostOptions};
 
 use crate::audit::{Committed, IssuedUrl, signature_fingerprint};
 use crate::config::S3Config;
@@ -34,6 +36,9 @@ pub const MAX_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 
 /// The query parameter that carries the audit id inside every URL, covered by the signature.
 pub const AUDIT_ID_PARAM: &str = "x-presignd-id";
+/// The metadata name (`x-amz-meta-presignd-id`) that carries the audit id in a POST form,
+/// so the stored object names its issuance.
+pub const AUDIT_ID_METADATA: &str = "presignd-id";
 
 /// A validated presign request.
 #[derive(Debug, Clone)]
@@ -53,6 +58,10 @@ pub enum Operation {
     Put(PutOptions),
     /// One part of a multipart upload that presignd opened.
     UploadPart(PartOptions),
+    /// A multipart call the browser sends itself (Uppy's `signRequest` mode).
+    Multipart(MultipartCall),
+    /// A browser form upload: a SigV4 POST policy.
+    Post(PostOptions),
 }
 
 impl Operation {
@@ -60,6 +69,8 @@ impl Operation {
         match self {
             Self::Get(_) => "GET",
             Self::Put(_) | Self::UploadPart(_) => "PUT",
+            Self::Multipart(call) => call.method(),
+            Self::Post(_) => "POST",
         }
     }
 
@@ -75,8 +86,13 @@ impl Operation {
                 get.response_content_type.as_ref().map(ContentType::essence),
                 None,
             ),
-            // A part's policy facts are its session's (declared type and total).
-            Self::UploadPart(_) => (None, None),
+            // A part's or a call's policy facts are its upload's (declared type, total).
+            Self::UploadPart(_) | Self::Multipart(_) => (None, None),
+            // The largest size the form admits.
+            Self::Post(post) => (
+                post.content_type.as_ref().map(ContentType::essence),
+                Some(post.length_range.1),
+            ),
         }
     }
 }
@@ -104,6 +120,17 @@ impl PresignRequest {
                 "operation": "UploadPart",
                 "part_number": part.part_number,
                 "content_length": part.content_length,
+                "requested_expires_in": self.expires_in,
+            }),
+            Operation::Multipart(call) => serde_json::json!({
+                "operation": call.operation(),
+                "requested_expires_in": self.expires_in,
+            }),
+            Operation::Post(post) => serde_json::json!({
+                "content_type": post.content_type,
+                "content_length_range": [post.length_range.0, post.length_range.1],
+                "metadata_keys": post.metadata.keys().collect::<Vec<_>>(),
+                "content_disposition": post.content_disposition,
                 "requested_expires_in": self.expires_in,
             }),
         }
@@ -177,9 +204,12 @@ pub struct Presigned {
     url: String,
     method: String,
     headers: BTreeMap<String, String>,
+    /// A POST form's fields; empty for every other request.
+    fields: BTreeMap<String, String>,
     expires_at: OffsetDateTime,
     expires_in: u64,
-    /// The URL's `X-Amz-Signature`; hashed for the audit row, never logged.
+    /// The URL's `X-Amz-Signature` (a form's policy signature); hashed for the audit row,
+    /// never logged.
     signature: String,
 }
 
@@ -203,6 +233,8 @@ pub struct ReleasedUrl {
     pub method: String,
     /// Every header the client must send, names in lower case.
     pub headers: BTreeMap<String, String>,
+    /// A POST form's fields, to send before `file`; empty otherwise.
+    pub fields: BTreeMap<String, String>,
     /// The true expiry: never later than the signing credentials' own.
     pub expires_at: OffsetDateTime,
     /// Seconds from signing to `expires_at`.
@@ -217,6 +249,7 @@ impl From<Committed<Presigned>> for ReleasedUrl {
             url: presigned.url,
             method: presigned.method,
             headers: presigned.headers,
+            fields: presigned.fields,
             expires_at: presigned.expires_at,
             expires_in: presigned.expires_in,
         }
@@ -310,17 +343,25 @@ impl Presigner {
 
     /// The client for `bucket`'s region and endpoint.
     fn client_for(&self, bucket: &BucketName) -> Result<&aws_sdk_s3::Client, PresignError> {
+        self.route(bucket).map(|(_, client)| client)
+    }
+
+    /// `bucket`'s client and what it was built for.
+    fn route(
+        &self,
+        bucket: &BucketName,
+    ) -> Result<(&ClientKey, &aws_sdk_s3::Client), PresignError> {
         let client_key = self
             .bucket_clients
             .get(bucket.as_str())
             .or(self.default_client.as_ref())
             .ok_or_else(|| PresignError::NoRegion(bucket.to_string()))?;
-        Ok(&self.clients[client_key])
+        Ok((client_key, &self.clients[client_key]))
     }
 
     /// Signs `request`. The lifetime is cut to what the credentials can back.
     pub async fn presign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
-        let client = self.client_for(&request.bucket)?;
+        let (client_key, client) = self.route(&request.bucket)?;
 
         let credentials = self
             .credentials
@@ -336,33 +377,44 @@ impl Presigner {
             .map_err(|e| PresignError::Sdk(e.into()))?;
 
         let audit_id = request.audit_id.to_string();
-        let add_audit_id = move |http: &mut aws_sdk_s3::config::http::HttpRequest| {
-            let uri = http.uri();
-            let separator = if uri.contains('?') { '&' } else { '?' };
-            let with_id = format!("{uri}{separator}{AUDIT_ID_PARAM}={audit_id}");
-            // A UUID is plain ASCII; appending it keeps the URI valid.
-            let _ = http.set_uri(with_id);
+        let add_audit_id = {
+            let audit_id = audit_id.clone();
+            move |http: &mut aws_sdk_s3::config::http::HttpRequest| {
+                let uri = http.uri();
+                let separator = if uri.contains('?') { '&' } else { '?' };
+                let with_id = format!("{uri}{separator}{AUDIT_ID_PARAM}={audit_id}");
+                // A UUID is plain ASCII; appending it keeps the URI valid.
+                let _ = http.set_uri(with_id);
+            }
         };
         let bucket = request.bucket.as_str();
         let key = request.key.as_str();
-        let signed: PresignedRequest = match &request.operation {
-            Operation::Get(options) => client
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .set_response_content_type(
-                    options
-                        .response_content_type
-                        .as_ref()
-                        .map(|t| t.as_str().to_owned()),
-                )
-                .set_response_content_disposition(options.response_content_disposition.clone())
-                .set_version_id(options.version_id.clone())
-                .customize()
-                .mutate_request(add_audit_id)
-                .presigned(presigning)
-                .await
-                .map_err(|e| PresignError::Sdk(e.into()))?,
+        let signer = sigv4::Signer {
+            credentials: &credentials,
+            region: &client_key.region,
+            at: signed_at,
+            lifetime,
+        };
+        let signed = match &request.operation {
+            Operation::Get(options) => Unreleased::from_sdk(
+                client
+                    .get_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .set_response_content_type(
+                        options
+                            .response_content_type
+                            .as_ref()
+                            .map(|t| t.as_str().to_owned()),
+                    )
+                    .set_response_content_disposition(options.response_content_disposition.clone())
+                    .set_version_id(options.version_id.clone())
+                    .customize()
+                    .mutate_request(add_audit_id)
+                    .presigned(presigning)
+                    .await
+                    .map_err(|e| PresignError::Sdk(e.into()))?,
+            )?,
             Operation::Put(options) => {
                 let mut put = client
                     .put_object()
@@ -379,59 +431,65 @@ impl Presigner {
                 if options.if_none_match {
                     put = put.if_none_match("*");
                 }
-                put.customize()
+                Unreleased::from_sdk(
+                    put.customize()
+                        .mutate_request(add_audit_id)
+                        .presigned(presigning)
+                        .await
+                        .map_err(|e| PresignError::Sdk(e.into()))?,
+                )?
+            }
+            Operation::UploadPart(part) => Unreleased::from_sdk(
+                client
+                    .upload_part()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(&part.upload_id)
+                    // Validated within 1..=MAX_PARTS and MAX_PART_BYTES, so both fit.
+                    .part_number(part.part_number as i32)
+                    .set_content_length(part.content_length.map(|n| n as i64))
+                    .customize()
                     .mutate_request(add_audit_id)
                     .presigned(presigning)
                     .await
-                    .map_err(|e| PresignError::Sdk(e.into()))?
+                    .map_err(|e| PresignError::Sdk(e.into()))?,
+            )?,
+            Operation::Multipart(call) => {
+                let bucket_url = bucket_url(client, bucket, presigning).await?;
+                let object_url = format!("{bucket_url}/{}", encode_key(key));
+                let signed =
+                    sigv4::sign_call(&signer, &object_url, call, &[(AUDIT_ID_PARAM, &audit_id)])?;
+                Unreleased::from_url(signed.url, call.method(), signed.signature)?
             }
-            Operation::UploadPart(part) => client
-                .upload_part()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(&part.upload_id)
-                // Validated within 1..=MAX_PARTS and MAX_PART_BYTES, so both fit.
-                .part_number(part.part_number as i32)
-                .set_content_length(part.content_length.map(|n| n as i64))
-                .customize()
-                .mutate_request(add_audit_id)
-                .presigned(presigning)
-                .await
-                .map_err(|e| PresignError::Sdk(e.into()))?,
+            Operation::Post(options) => {
+                let bucket_url = bucket_url(client, bucket, presigning).await?;
+                let signed =
+                    sigv4::sign_post(&signer, &bucket_url, bucket, key, &audit_id, options)?;
+                Unreleased {
+                    url: signed.url,
+                    method: "POST".into(),
+                    headers: BTreeMap::new(),
+                    fields: signed.fields,
+                    signature: signed.signature,
+                    access_key_id: credentials.access_key_id().to_owned(),
+                }
+            }
         };
         self.finish(request.audit_id, signed, signed_at, lifetime)
     }
 
+    /// The true expiry of `signed`, read from the credentials that signed it.
     fn finish(
         &self,
         audit_id: Uuid,
-        signed: PresignedRequest,
+        signed: Unreleased,
         signed_at: SystemTime,
         lifetime: Duration,
     ) -> Result<Presigned, PresignError> {
-        // Only the query is read: parsing the whole URL would run the host through IDNA
-        // on every request.
-        let (_, query) = signed
-            .uri()
-            .split_once('?')
-            .ok_or(PresignError::MalformedUrl("a query string"))?;
-        let mut signature = None;
-        let mut access_key_id = None;
-        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            match name.as_ref() {
-                "X-Amz-Signature" => signature = Some(value.into_owned()),
-                "X-Amz-Credential" => {
-                    access_key_id = value.split('/').next().map(str::to_owned);
-                }
-                _ => {}
-            }
-        }
-        let signature = signature.ok_or(PresignError::MalformedUrl("X-Amz-Signature"))?;
-        let access_key_id = access_key_id.ok_or(PresignError::MalformedUrl("X-Amz-Credential"))?;
         // The credentials actually used may have been refreshed since `current()`.
         let credentials_expiry =
             self.credentials
-                .expiry_of(&access_key_id)
+                .expiry_of(&signed.access_key_id)
                 .ok_or(PresignError::MalformedUrl(
                     "credentials this service issued",
                 ))?;
@@ -446,22 +504,107 @@ impl Presigner {
         if expires_in == 0 {
             return Err(PresignError::CredentialsExpiring);
         }
-        let headers = signed
-            .headers()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
-            .collect();
         Ok(Presigned {
             audit_id,
-            url: signed.uri().to_owned(),
-            method: signed.method().to_owned(),
-            headers,
+            url: signed.url,
+            method: signed.method,
+            headers: signed.headers,
+            fields: signed.fields,
             expires_at: OffsetDateTime::from(expires_at)
                 .replace_nanosecond(0)
                 .unwrap_or_else(|_| OffsetDateTime::from(expires_at)),
             expires_in,
-            signature,
+            signature: signed.signature,
         })
     }
+}
+
+/// A signed request before its expiry is known.
+struct Unreleased {
+    url: String,
+    method: String,
+    headers: BTreeMap<String, String>,
+    fields: BTreeMap<String, String>,
+    signature: String,
+    /// Whose credentials signed it.
+    access_key_id: String,
+}
+
+impl Unreleased {
+    fn from_sdk(signed: PresignedRequest) -> Result<Self, PresignError> {
+        let headers = signed
+            .headers()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+            .collect();
+        Ok(Self {
+            headers,
+            ..Self::from_url(signed.uri().to_owned(), signed.method(), String::new())?
+        })
+    }
+
+    /// A query-signed URL: its signature and access key are in its query.
+    fn from_url(url: String, method: &str, signature: String) -> Result<Self, PresignError> {
+        // Only the query is read: parsing the whole URL would run the host through IDNA
+        // on every request.
+        let (_, query) = url
+            .split_once('?')
+            .ok_or(PresignError::MalformedUrl("a query string"))?;
+        let mut found_signature = None;
+        let mut access_key_id = None;
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "X-Amz-Signature" => found_signature = Some(value.into_owned()),
+                "X-Amz-Credential" => {
+                    access_key_id = value.split('/').next().map(str::to_owned);
+                }
+                _ => {}
+            }
+        }
+        let found_signature =
+            found_signature.ok_or(PresignError::MalformedUrl("X-Amz-Signature"))?;
+        debug_assert!(signature.is_empty() || signature == found_signature);
+        Ok(Self {
+            url,
+            method: method.to_owned(),
+            headers: BTreeMap::new(),
+            fields: BTreeMap::new(),
+            signature: found_signature,
+            access_key_id: access_key_id.ok_or(PresignError::MalformedUrl("X-Amz-Credential"))?,
+        })
+    }
+}
+
+/// The bucket's URL without a trailing `/` (path style: `http://host/bucket`; virtual
+/// hosted: `https://bucket.s3.region.amazonaws.com`), resolved by the SDK exactly as for
+/// its own URLs: a GetObject presign of a one-letter key, cut before the key.
+async fn bucket_url(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    presigning: PresigningConfig,
+) -> Result<String, PresignError> {
+    let probe = client
+        .get_object()
+        .bucket(bucket)
+        .key("k")
+        .presigned(presigning)
+        .await
+        .map_err(|e| PresignError::Sdk(Box::new(e)))?;
+    let (path, _) = probe.uri().split_once('?').unwrap_or((probe.uri(), ""));
+    path.strip_suffix("/k")
+        .map(str::to_owned)
+        .ok_or(PresignError::MalformedUrl("the object key in its path"))
+}
+
+/// What SigV4 and S3 read as the key's path: every byte but unreserved ones and `/`
+/// percent-encoded, once.
+fn encode_key(key: &str) -> String {
+    const KEY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'/');
+    percent_encoding::utf8_percent_encode(key, KEY).to_string()
 }
 
 /// The lifetime to sign for: the request's, cut to the credentials' remaining whole seconds.

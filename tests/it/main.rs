@@ -12,6 +12,7 @@ mod config_files;
 mod openapi;
 mod ops;
 mod policy;
+mod post_form;
 mod postgres;
 mod presign;
 mod s3_enforcement;
