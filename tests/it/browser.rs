@@ -117,6 +117,11 @@ impl Site {
     /// The SHA-256 of `key` as presignd lets `token` download it, or `None` if S3 has no
     /// such object.
     async fn stored_sha256(&self, token: &str, key: &str) -> Option<String> {
+        self.stored(token, key).await.map(|(sha256, _)| sha256)
+    }
+
+    /// [`Site::stored_sha256`], with the object's headers.
+    async fn stored(&self, token: &str, key: &str) -> Option<(String, header::HeaderMap)> {
         let get = self
             .app
             .presign_ok(
@@ -133,11 +138,12 @@ impl Site {
             return None;
         }
         assert_eq!(response.status(), 200, "GET {key}");
+        let headers = response.headers().clone();
         let mut hash = Sha256::new();
         while let Some(chunk) = response.chunk().await.unwrap() {
             hash.update(&chunk);
         }
-        Some(hex::encode(hash.finalize()))
+        Some((hex::encode(hash.finalize()), headers))
     }
 }
 
@@ -258,20 +264,32 @@ fn assert_refused(result: &Value) -> String {
     result["error"].as_str().unwrap().to_owned()
 }
 
-/// Works on what presignd has always had: Uppy's signRequest over `POST /presign`, from
-/// another origin (CORS preflight with `authorization`), a PUT straight to the store.
+/// Uppy's signRequest over `POST /presign`, from another origin (CORS preflights with
+/// `authorization`): a PUT, a POST form whose range the policy sets (the stored object
+/// carries its audit id), and a form over that range, refused by the store.
 #[tokio::test]
-async fn browser_puts_through_presign_from_another_origin() {
+async fn browser_puts_and_posts_through_presign_from_another_origin() {
     let site = Site::start("").await;
     let token = site.app.token("alice");
     let (file, sha256) = site.file("one-mib.bin", MIB);
+    let (big, _) = site.file("three-mib.bin", 3 * MIB);
+    let mut form = site.scenario("presign-form", "presign", &file, "alice");
+    form["form"] = true.into();
+    form["prefix"] = "small/".into();
+    let mut too_big = site.scenario("presign-form-too-big", "presign", &big, "alice");
+    too_big["form"] = true.into();
+    too_big["prefix"] = "small/".into();
     let results = run(
         &site,
-        vec![site.scenario("presign-put", "presign", &file, "alice")],
+        vec![
+            site.scenario("presign-put", "presign", &file, "alice"),
+            form,
+            too_big,
+        ],
     )
     .await;
-    let result = &results["presign-put"];
-    let key = assert_clean_success(result);
+
+    let key = assert_clean_success(&results["presign-put"]);
     assert_eq!(key, "alice/one-mib.bin");
     assert_eq!(
         site.stored_sha256(&token, key).await.as_deref(),
@@ -289,6 +307,27 @@ async fn browser_puts_through_presign_from_another_origin() {
             .as_deref()
             .is_some_and(|agent| agent.contains("HeadlessChrome")),
         "{row:?}"
+    );
+
+    let form = &results["presign-form"];
+    let key = assert_clean_success(form);
+    assert_eq!(key, "alice/small/one-mib.bin");
+    assert_eq!(form["signs"][0]["answer"]["fields"], true, "{form:#}");
+    let (stored, headers) = site.stored(&token, key).await.expect("the form's object");
+    assert_eq!(stored, sha256);
+    let audit_id = headers["x-amz-meta-presignd-id"].to_str().unwrap();
+    assert!(
+        rows.iter()
+            .any(|row| row.id.to_string() == audit_id && row.key.as_deref() == Some(key)),
+        "no audit row {audit_id}"
+    );
+
+    let error = assert_refused(&results["presign-form-too-big"]);
+    assert!(error.contains("400"), "{error}");
+    assert_eq!(
+        site.stored_sha256(&token, "alice/small/three-mib.bin")
+            .await,
+        None
     );
 }
 

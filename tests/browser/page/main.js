@@ -33,11 +33,14 @@ export function presigndSignRequest(api, getToken) {
   }
 }
 
-/** The classic single PUT, signed by POST /presign (no /s3 routes needed). */
-function presignSignRequest(api, token, sub) {
+/**
+ * A single upload signed by POST /presign (no /s3 routes needed): a PUT, or with `form` a
+ * POST form whose size range presignd takes from the policy.
+ */
+function presignSignRequest(api, token, sub, form) {
   return async (request) => {
     if (request.method !== 'PUT' || request.uploadId) {
-      throw new Error(`POST /presign mode signs single PUTs only, not ${request.method}`)
+      throw new Error(`POST /presign mode signs single uploads only, not ${request.method}`)
     }
     const key = `${sub}/${request.key}`
     const response = await fetch(`${api}/presign`, {
@@ -46,13 +49,13 @@ function presignSignRequest(api, token, sub) {
       body: JSON.stringify({
         bucket: 'uploads',
         key,
-        method: 'PUT',
+        method: form ? 'POST' : 'PUT',
         content_type: request.contentType,
       }),
     })
     const body = await response.json()
     if (!response.ok) throw new Error(`presign: ${response.status} ${body.detail}`)
-    return { url: body.url, key, headers: body.headers }
+    return form ? { url: body.url, fields: body.fields } : { url: body.url, key, headers: body.headers }
   }
 }
 
@@ -83,7 +86,11 @@ function signing(scenario, signs) {
       return { signRequest: record(presigndSignRequest(scenario.api, getToken)) }
     }
     case 'presign':
-      return { signRequest: record(presignSignRequest(scenario.api, scenario.token, scenario.sub)) }
+      return {
+        signRequest: record(
+          presignSignRequest(scenario.api, scenario.token, scenario.sub, scenario.form),
+        ),
+      }
     case 'bare':
       // The baseline: Uppy's own SigV4 presigner with the store's keys, in the page.
       return {
