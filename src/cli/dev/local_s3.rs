@@ -159,10 +159,12 @@ fn cors() -> CorsLayer {
         ])
         // Mirrored rather than `*`: a wildcard does not cover `Authorization`.
         .allow_headers(AllowHeaders::mirror_request())
+        // Uppy also reads `x-amz-error-code` on a refusal (and logs an error if it cannot).
         .expose_headers([
             header::ETAG,
             header::LOCATION,
             HeaderName::from_static("x-amz-version-id"),
+            HeaderName::from_static("x-amz-error-code"),
         ])
         .max_age(Duration::from_secs(600))
 }

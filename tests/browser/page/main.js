@@ -113,7 +113,10 @@ function signing(scenario, signs) {
     case 'companion':
       // 6.x companion mode sends no headers and no cross-origin cookies: the token rides
       // in the auth cookie on this origin, which forwards /s3/* to presignd.
-      document.cookie = `${scenario.cookie}=${scenario.token}; path=/; SameSite=Strict`
+      // Without a token: no cookie at all (this browser's earlier scenarios set one).
+      document.cookie = scenario.token
+        ? `${scenario.cookie}=${scenario.token}; path=/; SameSite=Strict`
+        : `${scenario.cookie}=; path=/; max-age=0`
       return { companionEndpoint: window.location.origin }
     default:
       throw new Error(`unknown mode ${scenario.mode}`)
@@ -154,15 +157,20 @@ async function uploadOnce(scenario, run) {
   }
 }
 
-/** `scenario.repeat` uploads (default 1): the last one's result, and every error seen. */
+/**
+ * `scenario.repeat` uploads (default 1): the last one's result, every error seen, and each
+ * upload's time in milliseconds.
+ */
 window.runScenario = async (scenario) => {
   const errors = []
+  const times = []
   let result
   for (let run = 0; run < (scenario.repeat ?? 1); run++) {
     result = await uploadOnce(scenario, run)
+    times.push(result.ms)
     if (!result.ok) errors.push(result.error)
   }
-  return { ...result, errors }
+  return { ...result, errors, times }
 }
 
 window.pageReady = true
