@@ -194,17 +194,19 @@ where
         && url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
             .any(|(name, _)| name == "uploadId");
     // As AWS answers a path-style request: the URL of the object, key encoded as sent.
-    let location = format!("{endpoint}{}", request.uri().path());
+    let location = is_completion.then(|| format!("{endpoint}{}", request.uri().path()));
     let request = if is_form {
         request.map(|body| Body::http_body_unsync(SmallFrames::new(body)))
     } else {
         request.map(Body::http_body_unsync)
     };
     let response = s3.call(request).await?;
-    if is_completion && response.status() == StatusCode::OK {
-        return with_location(response, &location).await;
+    match location {
+        Some(location) if response.status() == StatusCode::OK => {
+            with_location(response, &location).await
+        }
+        _ => Ok(response),
     }
-    Ok(response)
 }
 
 /// Adds `<Location>` to a `CompleteMultipartUploadResult` (s3s-fs 0.14.1 sends none and
