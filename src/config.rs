@@ -52,6 +52,7 @@ pub struct Config {
     pub s3: S3Config,
     pub audit: AuditConfig,
     pub uploads: UploadsConfig,
+    pub uppy: UppyConfig,
     pub cors: CorsConfig,
     pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
@@ -217,6 +218,22 @@ pub struct UploadsConfig {
     pub part_expires_in: u32,
     /// Largest object a session may declare or complete, in bytes (S3: 5 TiB).
     pub max_object_bytes: u64,
+}
+
+/// Browser uploads with Uppy (`/s3/*`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UppyConfig {
+    /// Serve `/s3/sign` and the Companion-compatible routes.
+    pub enabled: bool,
+    /// The bucket uploads go to when a request names none.
+    pub bucket: Option<String>,
+    /// The object key made from the client's proposed one: `${key}`, `${jwt:CLAIM}`,
+    /// `${uuid}`.
+    pub key_template: String,
+    /// Cookie that may carry the bearer token on `/s3/*` (Uppy 6 Companion mode sends no
+    /// headers); same-origin deployments only.
+    pub auth_cookie: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -423,6 +440,25 @@ impl Config {
                 "uploads.max_object_bytes",
                 format!("must be in 1..={S3_MAX_OBJECT_BYTES} (S3's 5 TiB)"),
             ));
+        }
+        if self.uppy.enabled {
+            let bucket = self.uppy.bucket.as_deref().ok_or_else(|| {
+                ConfigError::invalid("uppy.bucket", "is required when uppy.enabled = true")
+            })?;
+            crate::presign::BucketName::parse(bucket)
+                .map_err(|reason| ConfigError::invalid("uppy.bucket", reason))?;
+        }
+        crate::http::check_key_template(&self.uppy.key_template)
+            .map_err(|reason| ConfigError::invalid("uppy.key_template", reason))?;
+        for (index, origin) in self.cors.allowed_origins.iter().enumerate() {
+            if let Some(host) = origin.strip_suffix(":*")
+                && !["http://localhost", "http://127.0.0.1"].contains(&host)
+            {
+                return Err(ConfigError::invalid(
+                    format!("cors.allowed_origins[{index}]"),
+                    "any-port origins (:*) are for http://localhost and http://127.0.0.1 only",
+                ));
+            }
         }
         if self.audit.commit_timeout_ms == 0 {
             return Err(ConfigError::invalid(

@@ -162,6 +162,9 @@ pub struct Problem {
     pub code: ProblemCode,
     /// The `x-request-id` of the request, to find it in the logs.
     pub request_id: String,
+    /// `/s3/*` only: `detail` again, where Uppy 5.x looks for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 impl Problem {
@@ -174,6 +177,7 @@ impl Problem {
             detail: error.detail(),
             code: error.code(),
             request_id: request_id.to_owned(),
+            message: None,
         }
     }
 

@@ -70,6 +70,23 @@ pub async fn open_audit_store(config: &Config) -> Result<Arc<dyn AuditStore>, St
     Ok(store)
 }
 
+/// `[uppy]` for requests, when enabled (validated with the configuration).
+fn uppy_settings(
+    config: &crate::config::UppyConfig,
+) -> Result<Option<http::UppySettings>, ConfigError> {
+    if !config.enabled {
+        return Ok(None);
+    }
+    let bucket = config.bucket.as_deref().unwrap_or_default();
+    let bucket = crate::presign::BucketName::parse(bucket)
+        .map_err(|reason| ConfigError::invalid("uppy.bucket", reason))?;
+    Ok(Some(http::UppySettings {
+        bucket,
+        key_template: config.key_template.clone(),
+        auth_cookie: config.auth_cookie.clone(),
+    }))
+}
+
 /// How often the sweeper looks for expired upload sessions: a quarter of their lifetime,
 /// within 1 s..=60 s, so a session is aborted soon after it expires.
 fn sweep_interval(session_expires_in: u64) -> Duration {
@@ -142,6 +159,7 @@ impl App {
                 trusted_proxies: config.server.trust_forwarded_for.clone(),
                 cors_origins: config.cors.allowed_origins.clone(),
                 uploads: (&config.uploads).into(),
+                uppy: uppy_settings(&config.uppy)?,
             }),
             rate_limits: Arc::new(RateLimits::new(&config.rate_limit)),
             metrics: crate::telemetry::metrics(),

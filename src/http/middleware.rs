@@ -55,7 +55,7 @@ pub async fn observe(
         let problem = response.extensions_mut().remove::<PendingProblem>();
         if let Some(PendingProblem(error)) = &problem {
             log_error(error);
-            response = render(response, error, &request_id);
+            response = render(response, error, &request_id, route.starts_with("/s3/"));
         }
         let status = response.status().as_u16();
         let elapsed = started.elapsed().as_secs_f64();
@@ -108,9 +108,15 @@ fn log_error(error: &ApiError) {
     }
 }
 
-fn render(response: Response, error: &ApiError, request_id: &str) -> Response {
+/// The problem+json body for `error`; for Uppy's routes (`for_uppy`) with `message`
+/// too, which `@uppy/aws-s3` 5.x shows.
+fn render(response: Response, error: &ApiError, request_id: &str, for_uppy: bool) -> Response {
     let (parts, _) = response.into_parts();
-    let mut rendered = Problem::new(error, request_id).into_response(parts.status);
+    let mut problem = Problem::new(error, request_id);
+    if for_uppy {
+        problem.message = Some(problem.detail.clone());
+    }
+    let mut rendered = problem.into_response(parts.status);
     for (name, value) in &parts.headers {
         if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
             rendered.headers_mut().insert(name.clone(), value.clone());

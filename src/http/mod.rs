@@ -12,6 +12,7 @@ mod presign;
 mod request_id;
 mod server;
 mod uploads;
+mod uppy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 pub(crate) use extract::{AppJson, BatchJson};
+pub use uppy::{UppySettings, check_key_template};
 
 pub use server::{ConnectionLimits, serve};
 
@@ -92,6 +94,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Multipart upload sessions.
     pub uploads: UploadSettings,
+    /// `[uppy]` when enabled; the `/s3/*` routes answer 404 otherwise.
+    pub uppy: Option<UppySettings>,
 }
 
 /// `[uploads]`, as requests use it.
@@ -137,6 +141,7 @@ fn api_router(state: AppState, with_metrics: bool) -> Router {
         )
         .route("/uploads/{id}/parts", post(uploads::sign_parts))
         .route("/uploads/{id}/complete", post(uploads::complete_upload))
+        .route("/s3/sign", post(uppy::sign))
         .route("/audit", get(audit::query_audit))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
@@ -195,15 +200,34 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     if origins.is_empty() {
         return None;
     }
-    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+    let origins: Vec<String> = origins.to_vec();
+    let allowed = AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+        origin.to_str().is_ok_and(|origin| {
+            origins
+                .iter()
+                .any(|allowed| origin_matches(allowed, origin))
+        })
+    });
     Some(
         CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins))
+            .allow_origin(allowed)
             .allow_methods([Method::POST, Method::GET, Method::DELETE])
             .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
             .expose_headers([request_id::X_REQUEST_ID])
             .max_age(Duration::from_secs(600)),
     )
+}
+
+/// Whether `origin` is `allowed`, where `http://localhost:*` (and `http://127.0.0.1:*`)
+/// stands for any port (config validation keeps `:*` to those).
+fn origin_matches(allowed: &str, origin: &str) -> bool {
+    match allowed.strip_suffix(":*") {
+        Some(host) => origin
+            .strip_prefix(host)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())),
+        None => allowed == origin,
+    }
 }
 
 /// Where the app listens: the public API, and `/metrics` on its own when set.
@@ -306,6 +330,7 @@ mod tests {
                 part_expires_in: 900,
                 max_object_bytes: 1 << 40,
             },
+            uppy: None,
         })
     }
 

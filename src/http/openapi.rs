@@ -29,6 +29,7 @@ Every error is RFC 9457 problem+json; every response carries `x-request-id`."
         super::uploads::get_upload,
         super::uploads::complete_upload,
         super::uploads::abort_upload,
+        super::uppy::sign,
         super::audit::query_audit,
         super::ops::healthz,
         super::ops::readyz,

@@ -235,16 +235,7 @@ pub(super) fn invalid(field: &str, reason: impl std::fmt::Display) -> ApiError {
 pub fn validate(body: PresignBody, settings: &Settings) -> Result<PresignRequest, ApiError> {
     let bucket = BucketName::parse(&body.bucket).map_err(|e| invalid("bucket", e))?;
     let key = ObjectKey::parse(&body.key).map_err(|e| invalid("key", e))?;
-    let expires_in = match body.expires_in {
-        None => settings.default_expires_in,
-        Some(secs) if secs >= 1 && secs <= i64::from(settings.max_expires_in) => secs as u32,
-        Some(_) => {
-            return Err(invalid(
-                "expires_in",
-                format!("must be in 1..={} seconds", settings.max_expires_in),
-            ));
-        }
-    };
+    let expires_in = expires_in(body.expires_in, settings)?;
     let content_type = body
         .content_type
         .map(|v| {
@@ -343,6 +334,18 @@ pub fn validate(body: PresignBody, settings: &Settings) -> Result<PresignRequest
         expires_in,
         audit_id: Uuid::now_v7(),
     })
+}
+
+/// The lifetime asked, or the default; within `s3.max_expires_in`.
+pub(super) fn expires_in(asked: Option<i64>, settings: &Settings) -> Result<u32, ApiError> {
+    match asked {
+        None => Ok(settings.default_expires_in),
+        Some(secs) if secs >= 1 && secs <= i64::from(settings.max_expires_in) => Ok(secs as u32),
+        Some(_) => Err(invalid(
+            "expires_in",
+            format!("must be in 1..={} seconds", settings.max_expires_in),
+        )),
+    }
 }
 
 /// A value that will travel as an HTTP header (or a signed query parameter standing for

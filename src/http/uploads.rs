@@ -28,7 +28,7 @@ use crate::presign::{
 use crate::uploads::{AskedPart, Ending, Session, SessionState, check_completion};
 
 /// Part size advised when the caller names none (8 MiB).
-const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
+pub(super) const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
 /// Most part URLs one `POST /uploads/{id}/parts` signs.
 const MAX_PARTS_PER_CALL: usize = 1000;
 
@@ -899,7 +899,7 @@ pub async fn abort_upload(
 }
 
 /// What the caller is told when S3 refuses or does not answer a multipart call.
-fn s3_failure(error: S3CallError) -> ApiError {
+pub(super) fn s3_failure(error: S3CallError) -> ApiError {
     match error {
         S3CallError::Refused { ref code, .. } if code == "NoSuchUpload" => {
             ApiError::Conflict("S3 no longer has this upload (it was completed or aborted)".into())

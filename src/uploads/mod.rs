@@ -138,7 +138,15 @@ pub struct SessionFilter {
 #[async_trait]
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn insert(&self, session: &Session) -> Result<(), AuditError>;
+    /// Inserts `session` unless its S3 upload already has one; false if it had.
+    async fn insert_if_absent(&self, session: &Session) -> Result<bool, AuditError>;
     async fn get(&self, id: Uuid) -> Result<Option<Session>, AuditError>;
+    /// The session of S3 upload `s3_upload_id` in `bucket`, if any.
+    async fn find_by_s3_upload(
+        &self,
+        bucket: &str,
+        s3_upload_id: &str,
+    ) -> Result<Option<Session>, AuditError>;
     /// Ends the session if it is still open (stored state); false if it was not, so
     /// that of two replicas ending one session, one wins.
     async fn end(&self, id: Uuid, ending: &Ending, at: OffsetDateTime) -> Result<bool, AuditError>;

@@ -29,6 +29,34 @@ impl PostgresSessions {
             .connect_lazy_with(options);
         Ok(Self { pool })
     }
+
+    /// Inserts `session`, `tail` appended to the statement; whether a row went in.
+    async fn insert_with(&self, session: &Session, tail: &'static str) -> Result<bool, AuditError> {
+        let statement = format!(
+            "{}{tail}",
+            "INSERT INTO upload_sessions (id, issuer, subject, bucket, object_key, s3_upload_id, \
+             declared_size, content_type, write_once, part_size, state, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        );
+        // `tail` is one of two fixed texts of this module.
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .bind(session.id)
+            .bind(&session.issuer)
+            .bind(&session.subject)
+            .bind(session.bucket.as_str())
+            .bind(session.key.as_str())
+            .bind(&session.s3_upload_id)
+            .bind(size_column(session.declared_size))
+            .bind(&session.content_type)
+            .bind(session.write_once)
+            .bind(size_column(Some(session.part_size)))
+            .bind(session.state.as_str())
+            .bind(session.created_at)
+            .bind(session.expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
 }
 
 fn decode(row: &PgRow) -> Result<Session, AuditError> {
@@ -63,27 +91,12 @@ fn decode(row: &PgRow) -> Result<Session, AuditError> {
 #[async_trait]
 impl SessionStore for PostgresSessions {
     async fn insert(&self, session: &Session) -> Result<(), AuditError> {
-        sqlx::query(
-            "INSERT INTO upload_sessions (id, issuer, subject, bucket, object_key, s3_upload_id, \
-             declared_size, content_type, write_once, part_size, state, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(session.id)
-        .bind(&session.issuer)
-        .bind(&session.subject)
-        .bind(session.bucket.as_str())
-        .bind(session.key.as_str())
-        .bind(&session.s3_upload_id)
-        .bind(size_column(session.declared_size))
-        .bind(&session.content_type)
-        .bind(session.write_once)
-        .bind(size_column(Some(session.part_size)))
-        .bind(session.state.as_str())
-        .bind(session.created_at)
-        .bind(session.expires_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.insert_with(session, "").await.map(|_| ())
+    }
+
+    async fn insert_if_absent(&self, session: &Session) -> Result<bool, AuditError> {
+        self.insert_with(session, " ON CONFLICT (bucket, s3_upload_id) DO NOTHING")
+            .await
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Session>, AuditError> {
@@ -91,6 +104,20 @@ impl SessionStore for PostgresSessions {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn find_by_s3_upload(
+        &self,
+        bucket: &str,
+        s3_upload_id: &str,
+    ) -> Result<Option<Session>, AuditError> {
+        let row =
+            sqlx::query("SELECT * FROM upload_sessions WHERE bucket = $1 AND s3_upload_id = $2")
+                .bind(bucket)
+                .bind(s3_upload_id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(decode).transpose()
     }
 

@@ -35,6 +35,34 @@ impl SqliteSessions {
             .await?;
         Ok(Self { pool })
     }
+
+    /// Inserts `session`, `tail` appended to the statement; whether a row went in.
+    async fn insert_with(&self, session: &Session, tail: &'static str) -> Result<bool, AuditError> {
+        let statement = format!(
+            "{}{tail}",
+            "INSERT INTO upload_sessions (id, issuer, subject, bucket, object_key, s3_upload_id, \
+             declared_size, content_type, write_once, part_size, state, created_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        );
+        // `tail` is one of two fixed texts of this module.
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .bind(session.id.to_string())
+            .bind(&session.issuer)
+            .bind(&session.subject)
+            .bind(session.bucket.as_str())
+            .bind(session.key.as_str())
+            .bind(&session.s3_upload_id)
+            .bind(size_column(session.declared_size))
+            .bind(&session.content_type)
+            .bind(session.write_once)
+            .bind(size_column(Some(session.part_size)))
+            .bind(session.state.as_str())
+            .bind(millis(session.created_at))
+            .bind(millis(session.expires_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
 }
 
 fn millis(time: OffsetDateTime) -> i64 {
@@ -80,27 +108,12 @@ fn decode(row: &SqliteRow) -> Result<Session, AuditError> {
 #[async_trait]
 impl SessionStore for SqliteSessions {
     async fn insert(&self, session: &Session) -> Result<(), AuditError> {
-        sqlx::query(
-            "INSERT INTO upload_sessions (id, issuer, subject, bucket, object_key, s3_upload_id, \
-             declared_size, content_type, write_once, part_size, state, created_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(session.id.to_string())
-        .bind(&session.issuer)
-        .bind(&session.subject)
-        .bind(session.bucket.as_str())
-        .bind(session.key.as_str())
-        .bind(&session.s3_upload_id)
-        .bind(size_column(session.declared_size))
-        .bind(&session.content_type)
-        .bind(session.write_once)
-        .bind(size_column(Some(session.part_size)))
-        .bind(session.state.as_str())
-        .bind(millis(session.created_at))
-        .bind(millis(session.expires_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.insert_with(session, "").await.map(|_| ())
+    }
+
+    async fn insert_if_absent(&self, session: &Session) -> Result<bool, AuditError> {
+        self.insert_with(session, " ON CONFLICT (bucket, s3_upload_id) DO NOTHING")
+            .await
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Session>, AuditError> {
@@ -108,6 +121,20 @@ impl SessionStore for SqliteSessions {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn find_by_s3_upload(
+        &self,
+        bucket: &str,
+        s3_upload_id: &str,
+    ) -> Result<Option<Session>, AuditError> {
+        let row =
+            sqlx::query("SELECT * FROM upload_sessions WHERE bucket = ? AND s3_upload_id = ?")
+                .bind(bucket)
+                .bind(s3_upload_id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(decode).transpose()
     }
 

@@ -18,4 +18,5 @@ mod presign;
 mod s3_enforcement;
 mod shutdown;
 mod uploads;
+mod uppy;
 mod validation;

@@ -113,6 +113,11 @@ fn apply_dev_settings(
     config.audit.database_url =
         Secret::new(format!("sqlite://{}", data_dir.join("audit.db").display()));
     config.log.format = LogFormat::Pretty;
+    // A page on any other localhost origin can upload out of the box (Uppy included).
+    config.cors.allowed_origins = vec!["http://localhost:*".into(), "http://127.0.0.1:*".into()];
+    config.uppy.enabled = true;
+    config.uppy.bucket = Some(DEV_BUCKET.into());
+    config.uppy.key_template = "${jwt:sub}/${key}".into();
 }
 
 fn instructions(config: &Config, s3: &LocalS3, args: &DevArgs, token: &str) -> String {
