@@ -64,8 +64,10 @@ function signing(scenario, signs) {
   const record = (sign) => async (request) => {
     const entry = { request: { ...request } }
     signs.push(entry)
+    const started = performance.now()
     try {
       const answer = await sign(request)
+      entry.ms = performance.now() - started
       entry.answer = {
         fields: answer.fields != null,
         headers: Object.keys(answer.headers ?? {}),
