@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod batch;
 mod cli;
+mod companion;
 mod config_files;
 mod openapi;
 mod ops;
