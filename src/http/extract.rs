@@ -20,7 +20,12 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts).map_err(ApiError::InvalidToken)?;
+        let token = match bearer_token(parts) {
+            Err(AuthError::Missing) if parts.headers.get(AUTHORIZATION).is_none() => {
+                cookie_token(parts, state).ok_or(ApiError::InvalidToken(AuthError::Missing))?
+            }
+            other => other.map_err(ApiError::InvalidToken)?,
+        };
         let principal = state
             .verifier
             .verify(token)
@@ -29,6 +34,41 @@ impl FromRequestParts<AppState> for Principal {
         tracing::Span::current().record("subject", principal.subject.as_str());
         Ok(principal)
     }
+}
+
+/// The token in the `uppy.auth_cookie` cookie, on `/s3/*` only (Uppy 6's Companion mode
+/// sends no headers) and only from the API's own origin or an allowed one, so another
+/// site cannot make a visitor's browser spend the cookie.
+fn cookie_token<'a>(parts: &'a Parts, state: &AppState) -> Option<&'a str> {
+    let name = state.settings.uppy.as_ref()?.auth_cookie.as_deref()?;
+    if !parts.uri.path().starts_with("/s3/") {
+        return None;
+    }
+    if let Some(origin) = parts.headers.get(axum::http::header::ORIGIN) {
+        let origin = origin.to_str().ok()?;
+        let host = parts.headers.get(axum::http::header::HOST)?.to_str().ok()?;
+        let same_origin = origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority == host);
+        let allowed = state
+            .settings
+            .cors_origins
+            .iter()
+            .any(|allowed| super::origin_matches(allowed, origin));
+        if !same_origin && !allowed {
+            return None;
+        }
+    }
+    parts
+        .headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(cookie, _)| *cookie == name)
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
 }
 
 fn bearer_token(parts: &Parts) -> Result<&str, AuthError> {

@@ -4,6 +4,7 @@
 mod audit;
 mod authorize;
 mod batch;
+mod companion;
 mod extract;
 mod middleware;
 pub(crate) mod openapi;
@@ -142,6 +143,20 @@ fn api_router(state: AppState, with_metrics: bool) -> Router {
         .route("/uploads/{id}/parts", post(uploads::sign_parts))
         .route("/uploads/{id}/complete", post(uploads::complete_upload))
         .route("/s3/sign", post(uppy::sign))
+        .route("/s3/params", get(companion::params))
+        .route("/s3/multipart", post(companion::create))
+        .route(
+            "/s3/multipart/{upload_id}",
+            get(companion::list_parts).delete(companion::abort),
+        )
+        .route(
+            "/s3/multipart/{upload_id}/{part_number}",
+            get(companion::sign_part),
+        )
+        .route(
+            "/s3/multipart/{upload_id}/complete",
+            post(companion::complete),
+        )
         .route("/audit", get(audit::query_audit))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -204,14 +204,14 @@ pub struct CompletedResponse {
 pub struct AbortedResponse {}
 
 /// A validated `POST /uploads` body.
-struct NewUpload {
-    bucket: BucketName,
-    key: ObjectKey,
-    content_type: Option<ContentType>,
-    metadata: BTreeMap<String, String>,
-    declared_size: Option<u64>,
-    write_once: bool,
-    part_size: u64,
+pub(super) struct NewUpload {
+    pub(super) bucket: BucketName,
+    pub(super) key: ObjectKey,
+    pub(super) content_type: Option<ContentType>,
+    pub(super) metadata: BTreeMap<String, String>,
+    pub(super) declared_size: Option<u64>,
+    pub(super) write_once: bool,
+    pub(super) part_size: u64,
 }
 
 fn validate_create(body: CreateUploadBody, max_object_bytes: u64) -> Result<NewUpload, ApiError> {
@@ -287,12 +287,25 @@ pub async fn create_upload(
     caller: Caller,
     body: Result<AppJson<CreateUploadBody>, ApiError>,
 ) -> Result<(StatusCode, Json<CreatedResponse>), ApiError> {
-    const ACTION: Action = Action::PutObject;
     let max_object_bytes = state.settings.uploads.max_object_bytes;
     let upload = match body.and_then(|AppJson(body)| validate_create(body, max_object_bytes)) {
         Ok(upload) => upload,
-        Err(error) => return Err(state.refuse(caller.refuse(ACTION.as_str(), error)).await),
+        Err(error) => {
+            let refusal = caller.refuse(Action::PutObject.as_str(), error);
+            return Err(state.refuse(refusal).await);
+        }
     };
+    let created = open_session(&state, &caller, upload).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Opens `upload` in S3 for `caller` (policy `s3:PutObject`) and keeps its session.
+pub(super) async fn open_session(
+    state: &AppState,
+    caller: &Caller,
+    upload: NewUpload,
+) -> Result<CreatedResponse, ApiError> {
+    const ACTION: Action = Action::PutObject;
     let id = Uuid::now_v7();
     let now = OffsetDateTime::now_utc();
     let expires_at = now + state.settings.uploads.session_expires_in;
@@ -322,7 +335,7 @@ pub async fn create_upload(
             expires_in: Some(u64::from(state.settings.uploads.part_expires_in)),
         },
     };
-    let authorized = state.authorize(&caller, &ask, draft).await?;
+    let authorized = state.authorize(caller, &ask, draft).await?;
 
     let options = CreateOptions {
         content_type: upload.content_type.clone(),
@@ -355,7 +368,7 @@ pub async fn create_upload(
         final_etag: None,
     };
     if let Err(error) = state.sessions.insert(&session).await {
-        abort_quietly(&state, &session).await;
+        abort_quietly(state, &session).await;
         return Err(state.refuse(authorized.fail(error.into())).await);
     }
     let answer = CreatedResponse {
@@ -369,10 +382,10 @@ pub async fn create_upload(
         audit_id,
     };
     match state.audit.commit(authorized.grant(answer)).await {
-        Ok(committed) => Ok((StatusCode::CREATED, Json(committed.into_inner()))),
+        Ok(committed) => Ok(committed.into_inner()),
         Err(error) => {
             // Unaudited, the session must not live on: nobody was told its id.
-            abort_quietly(&state, &session).await;
+            abort_quietly(state, &session).await;
             let _ = state.sessions.end(id, &Ending::Aborted, now).await;
             Err(error.into())
         }
@@ -518,15 +531,28 @@ pub async fn sign_parts(
     Path(id): Path<String>,
     body: Result<AppJson<PartsBody>, ApiError>,
 ) -> Result<Json<PartsResponse>, ApiError> {
+    let session = owned_session(&state, &caller, &id, Action::PutObject, true).await?;
+    let parts = body.map(|AppJson(body)| body.parts);
+    Ok(Json(
+        sign_session_parts(&state, &caller, &session, parts).await?,
+    ))
+}
+
+/// Signs part URLs of the open `session` (policy `s3:PutObject`), one audit row each.
+pub(super) async fn sign_session_parts(
+    state: &AppState,
+    caller: &Caller,
+    session: &Session,
+    parts: Result<Vec<PartAsk>, ApiError>,
+) -> Result<PartsResponse, ApiError> {
     const ACTION: Action = Action::PutObject;
-    let session = owned_session(&state, &caller, &id, ACTION, true).await?;
     let refuse = |error| {
         Refusal::new(
-            session_draft(&caller, &session, ACTION, serde_json::json!({})),
+            session_draft(caller, session, ACTION, serde_json::json!({})),
             error,
         )
     };
-    let parts = match body.and_then(|AppJson(body)| validate_parts(body.parts)) {
+    let parts = match parts.and_then(validate_parts) {
         Ok(parts) => parts,
         Err(error) => return Err(state.refuse(refuse(error)).await),
     };
@@ -550,11 +576,11 @@ pub async fn sign_parts(
             audit_id: Uuid::now_v7(),
         })
         .collect();
-    let draft = session_draft(&caller, &session, ACTION, serde_json::json!({}));
+    let draft = session_draft(caller, session, ACTION, serde_json::json!({}));
     let authorized = authorize_on_session(
-        &state,
-        &caller,
-        &session,
+        state,
+        caller,
+        session,
         ACTION,
         session.declared_size,
         Some(u64::from(expires_in)),
@@ -580,7 +606,7 @@ pub async fn sign_parts(
             }
         })
         .collect();
-    Ok(Json(PartsResponse { parts }))
+    Ok(PartsResponse { parts })
 }
 
 fn validate_parts(parts: Vec<PartAsk>) -> Result<Vec<PartAsk>, ApiError> {
@@ -646,16 +672,33 @@ pub async fn get_upload(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<UploadResponse>, ApiError> {
-    const ACTION: Action = Action::ListMultipartUploadParts;
-    let session = owned_session(&state, &caller, &id, ACTION, false).await?;
-    let draft = session_draft(
+    let session = owned_session(
+        &state,
         &caller,
-        &session,
+        &id,
+        Action::ListMultipartUploadParts,
+        false,
+    )
+    .await?;
+    Ok(Json(describe_session(&state, &caller, &session).await?))
+}
+
+/// `session` and, while it is open, the parts S3 lists (policy
+/// `s3:ListMultipartUploadParts`).
+pub(super) async fn describe_session(
+    state: &AppState,
+    caller: &Caller,
+    session: &Session,
+) -> Result<UploadResponse, ApiError> {
+    const ACTION: Action = Action::ListMultipartUploadParts;
+    let draft = session_draft(
+        caller,
+        session,
         ACTION,
         serde_json::json!({"operation": "ListParts"}),
     );
     let authorized =
-        authorize_on_session(&state, &caller, &session, ACTION, None, None, draft).await?;
+        authorize_on_session(state, caller, session, ACTION, None, None, draft).await?;
     let current = session.state_at(OffsetDateTime::now_utc());
     let parts = if current == SessionState::Open {
         match state.presigner.list_parts(session.target()).await {
@@ -687,7 +730,7 @@ pub async fn get_upload(
         etag: session.final_etag.clone(),
     };
     let committed = state.audit.commit(authorized.grant(answer)).await?;
-    Ok(Json(committed.into_inner()))
+    Ok(committed.into_inner())
 }
 
 /// The completion's parts: ascending, unique, in range, with well-formed ETags.
@@ -762,8 +805,22 @@ pub async fn complete_upload(
     Path(id): Path<String>,
     body: Result<AppJson<CompleteBody>, ApiError>,
 ) -> Result<Json<CompletedResponse>, ApiError> {
+    let session = owned_session(&state, &caller, &id, Action::PutObject, true).await?;
+    let parts = body.map(|AppJson(body)| body.parts);
+    Ok(Json(
+        complete_session(&state, &caller, &session, parts).await?,
+    ))
+}
+
+/// Checks the open `session`'s parts as S3 lists them against `parts`, asks the policy
+/// about the total, and completes it in S3.
+pub(super) async fn complete_session(
+    state: &AppState,
+    caller: &Caller,
+    session: &Session,
+    parts: Result<Vec<CompletePart>, ApiError>,
+) -> Result<CompletedResponse, ApiError> {
     const ACTION: Action = Action::PutObject;
-    let session = owned_session(&state, &caller, &id, ACTION, true).await?;
     let record = |extra: serde_json::Value| {
         let mut record = serde_json::json!({"operation": "CompleteMultipartUpload"});
         if let (Some(record), serde_json::Value::Object(extra)) = (record.as_object_mut(), extra) {
@@ -772,8 +829,8 @@ pub async fn complete_upload(
         record
     };
     let refuse =
-        |request, error| Refusal::new(session_draft(&caller, &session, ACTION, request), error);
-    let asked = match body.and_then(|AppJson(body)| validate_completion(body.parts)) {
+        |request, error| Refusal::new(session_draft(caller, session, ACTION, request), error);
+    let asked = match parts.and_then(validate_completion) {
         Ok(asked) => asked,
         Err(error) => {
             return Err(state
@@ -801,11 +858,11 @@ pub async fn complete_upload(
             }
         };
     let request = record(serde_json::json!({"parts": asked.len(), "size": completion.total}));
-    let draft = session_draft(&caller, &session, ACTION, request);
+    let draft = session_draft(caller, session, ACTION, request);
     let authorized = authorize_on_session(
-        &state,
-        &caller,
-        &session,
+        state,
+        caller,
+        session,
         ACTION,
         Some(completion.total),
         None,
@@ -837,12 +894,20 @@ pub async fn complete_upload(
         key: session.key.to_string(),
         etag: completed.etag.clone(),
         size: completion.total,
-        location: completed.location,
+        location: match completed.location {
+            Some(location) => Some(location),
+            // Not every store names one (s3s-fs); Uppy's completion needs it.
+            None => state
+                .presigner
+                .object_url(&session.bucket, &session.key)
+                .await
+                .ok(),
+        },
     };
     let authorized =
         authorized.noting(serde_json::json!({"etag": completed.etag, "size": completion.total}));
     let committed = state.audit.commit(authorized.grant(answer)).await?;
-    Ok(Json(committed.into_inner()))
+    Ok(committed.into_inner())
 }
 
 #[utoipa::path(
@@ -871,16 +936,25 @@ pub async fn abort_upload(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<AbortedResponse>, ApiError> {
+    let session = owned_session(&state, &caller, &id, Action::AbortMultipartUpload, true).await?;
+    Ok(Json(abort_session(&state, &caller, &session).await?))
+}
+
+/// Aborts the open `session` in S3 (policy `s3:AbortMultipartUpload`).
+pub(super) async fn abort_session(
+    state: &AppState,
+    caller: &Caller,
+    session: &Session,
+) -> Result<AbortedResponse, ApiError> {
     const ACTION: Action = Action::AbortMultipartUpload;
-    let session = owned_session(&state, &caller, &id, ACTION, true).await?;
     let draft = session_draft(
-        &caller,
-        &session,
+        caller,
+        session,
         ACTION,
         serde_json::json!({"operation": "AbortMultipartUpload"}),
     );
     let authorized =
-        authorize_on_session(&state, &caller, &session, ACTION, None, None, draft).await?;
+        authorize_on_session(state, caller, session, ACTION, None, None, draft).await?;
     if let Err(error) = state.presigner.abort_multipart(session.target()).await {
         return Err(state.refuse(authorized.fail(s3_failure(error))).await);
     }
@@ -895,7 +969,7 @@ pub async fn abort_upload(
         .audit
         .commit(authorized.grant(AbortedResponse {}))
         .await?;
-    Ok(Json(committed.into_inner()))
+    Ok(committed.into_inner())
 }
 
 /// What the caller is told when S3 refuses or does not answer a multipart call.

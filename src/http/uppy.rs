@@ -61,7 +61,11 @@ pub fn check_key_template(template: &str) -> Result<(), String> {
 }
 
 /// The object key `template` makes of the client's `key` for `caller`.
-fn expand_key(template: &str, key: &str, caller: &Caller) -> Result<ObjectKey, ApiError> {
+pub(super) fn expand_key(
+    template: &str,
+    key: &str,
+    caller: &Caller,
+) -> Result<ObjectKey, ApiError> {
     let mut out = String::with_capacity(template.len() + key.len());
     let mut rest = template;
     while let Some(start) = rest.find("${") {
@@ -158,7 +162,8 @@ impl SignResponse {
 /// The action row of a `/s3/*` request refused before its shape is known.
 const ENDPOINT: &str = "POST /s3/sign";
 
-fn uppy(state: &AppState) -> Result<&UppySettings, ApiError> {
+/// `[uppy]`, or 404 when it is off.
+pub(super) fn settings(state: &AppState) -> Result<&UppySettings, ApiError> {
     state.settings.uppy.as_ref().ok_or(ApiError::NotFound)
 }
 
@@ -193,7 +198,7 @@ pub async fn sign(
     caller: Caller,
     body: Result<AppJson<SignBody>, ApiError>,
 ) -> Result<Json<SignResponse>, ApiError> {
-    let uppy = uppy(&state)?.clone();
+    let uppy = settings(&state)?.clone();
     let body = match body {
         Ok(AppJson(body)) => body,
         Err(error) => return Err(state.refuse(caller.refuse(ENDPOINT, error)).await),

@@ -478,6 +478,19 @@ impl Presigner {
         self.finish(request.audit_id, signed, signed_at, lifetime)
     }
 
+    /// The object's plain URL (no signature), as S3's `Location` names it.
+    pub async fn object_url(
+        &self,
+        bucket: &BucketName,
+        key: &ObjectKey,
+    ) -> Result<String, PresignError> {
+        let client = self.client_for(bucket)?;
+        let presigning = PresigningConfig::expires_in(Duration::from_secs(60))
+            .map_err(|e| PresignError::Sdk(e.into()))?;
+        let bucket_url = bucket_url(client, bucket.as_str(), presigning).await?;
+        Ok(format!("{bucket_url}/{}", encode_key(key.as_str())))
+    }
+
     /// The true expiry of `signed`, read from the credentials that signed it.
     fn finish(
         &self,

@@ -8,6 +8,7 @@ mod auth;
 mod batch;
 mod browser;
 mod cli;
+mod companion;
 mod config_files;
 mod openapi;
 mod ops;
