@@ -210,8 +210,17 @@ async fn forward(State(api): State<Arc<String>>, request: Request) -> Response {
     let mut forwarded = http_client()
         .request(parts.method, format!("{api}{path}"))
         .body(body);
-    for name in [header::COOKIE, header::CONTENT_TYPE] {
-        if let Some(value) = parts.headers.get(&name) {
+    // Every header, as a reverse proxy passes them (Origin and Cookie among them); the
+    // connection's own are the client's to set.
+    for (name, value) in &parts.headers {
+        if ![
+            header::HOST,
+            header::CONTENT_LENGTH,
+            header::CONNECTION,
+            header::TRANSFER_ENCODING,
+        ]
+        .contains(name)
+        {
             forwarded = forwarded.header(name, value);
         }
     }
