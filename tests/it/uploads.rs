@@ -6,9 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::harness::{
-    Backend, DEADLINE, Options, TestApp, eventually, http_client, presignd, send_presigned,
-};
+use crate::harness::{Backend, DEADLINE, Options, TestApp, eventually, presignd, send_presigned};
 
 const MIB: usize = 1024 * 1024;
 
