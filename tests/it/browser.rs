@@ -87,18 +87,25 @@ impl Site {
         }
     }
 
-    /// A file of `size` random bytes named `name`, and its hex SHA-256.
+    /// A file of `size` random-looking bytes named `name`, and its hex SHA-256. One random
+    /// MiB, each copy stamped with its index and a random number: no two MiB (so no two
+    /// parts) alike, without drawing 120 MiB from a debug-built generator.
     fn file(&self, name: &str, size: usize) -> (PathBuf, String) {
-        use rand::RngCore;
+        use rand::{Rng, RngCore};
         use std::io::Write;
         let path = self.files.join(name);
         let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
         let mut hash = Sha256::new();
         let mut chunk = vec![0; MIB];
+        rand::rng().fill_bytes(&mut chunk);
         let mut left = size;
-        while left > 0 {
+        for index in 0u64.. {
+            if left == 0 {
+                break;
+            }
+            chunk[..8].copy_from_slice(&index.to_le_bytes());
+            chunk[8..16].copy_from_slice(&rand::rng().random::<u64>().to_le_bytes());
             let n = left.min(MIB);
-            rand::rng().fill_bytes(&mut chunk[..n]);
             hash.update(&chunk[..n]);
             out.write_all(&chunk[..n]).unwrap();
             left -= n;
