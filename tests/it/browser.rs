@@ -630,6 +630,15 @@ async fn browser_uploads_through_companion_routes() {
             "{name}"
         );
     }
+    let multipart_key = results["multipart"]["key"].as_str().unwrap();
+    assert!(
+        site.app.audit_rows().await.iter().any(|row| {
+            row.key.as_deref() == Some(multipart_key)
+                && row.subject == "alice"
+                && row.upload_id.is_some()
+        }),
+        "no session audit row for {multipart_key}"
+    );
     let refused = &results["no-cookie"];
     let error = assert_refused(refused);
     assert!(error.contains("Unauthorized"), "{refused:#}");
