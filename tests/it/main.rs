@@ -6,6 +6,7 @@ mod harness;
 mod audit;
 mod auth;
 mod batch;
+mod browser;
 mod cli;
 mod companion;
 mod config_files;
