@@ -166,7 +166,7 @@ impl App {
             }),
             rate_limits: Arc::new(RateLimits::new(&config.rate_limit)),
             metrics: crate::telemetry::metrics(),
-            batch_slots: Arc::new(tokio::sync::Semaphore::new(
+            batch_slots: Arc::new(crate::http::BatchSlots::new(
                 std::thread::available_parallelism().map_or(2, usize::from),
             )),
         };

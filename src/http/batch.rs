@@ -6,7 +6,8 @@ use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
-use tokio::sync::OwnedSemaphorePermit;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::presign::{PresignBody, PresignResponse, issue};
 use super::{AppState, BatchJson};
@@ -51,16 +52,43 @@ pub enum ItemResult {
     Error(Problem),
 }
 
-/// One of [`AppState::batch_slots`], held for the whole batch; taken before the body is
-/// read, so waiting batches hold no body.
+/// How many batches are in memory at once, in two phases. Signing is CPU-bound, so one
+/// batch per core signs; the others wait before their body is read. A signed batch then
+/// gives up its core while its rows commit (a commit is mostly waiting for the disk), so
+/// the next batch signs meanwhile; up to four per core may wait for commits, which bounds
+/// the URLs held in memory when the store is slow.
+pub struct BatchSlots {
+    signing: Arc<Semaphore>,
+    committing: Arc<Semaphore>,
+}
+
+impl BatchSlots {
+    pub fn new(cores: usize) -> Self {
+        Self {
+            signing: Arc::new(Semaphore::new(cores)),
+            committing: Arc::new(Semaphore::new(cores * 4)),
+        }
+    }
+}
+
+/// A batch's place among [`BatchSlots`]; taken before the body is read.
 pub struct BatchSlot(#[allow(dead_code, reason = "held, not read")] OwnedSemaphorePermit);
+
+impl BatchSlot {
+    /// Trades the signing place for a committing one (waiting, if need be, for a batch
+    /// ahead to be answered).
+    async fn into_committing(self, slots: &BatchSlots) -> Result<BatchSlot, ApiError> {
+        let permit = slots.committing.clone().acquire_owned().await;
+        permit.map(BatchSlot).map_err(ApiError::internal)
+    }
+}
 
 impl FromRequestParts<AppState> for BatchSlot {
     type Rejection = ApiError;
 
     async fn from_request_parts(_: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // The request deadline bounds the wait; the semaphore is never closed.
-        let permit = state.batch_slots.clone().acquire_owned().await;
+        // The request deadline bounds the wait; the semaphores are never closed.
+        let permit = state.batch_slots.signing.clone().acquire_owned().await;
         permit.map(BatchSlot).map_err(ApiError::internal)
     }
 }
@@ -91,7 +119,7 @@ URL is issued.",
 pub async fn presign_batch(
     State(state): State<AppState>,
     caller: Caller,
-    _slot: BatchSlot,
+    slot: BatchSlot,
     body: Result<BatchJson<BatchBody>, ApiError>,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let items = match body {
@@ -119,6 +147,7 @@ pub async fn presign_batch(
         });
     }
 
+    let _slot = slot.into_committing(&state.batch_slots).await?;
     let committed = state.audit.commit_all(audited).await?;
     let results = committed
         .into_iter()

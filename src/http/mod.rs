@@ -34,6 +34,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+pub use batch::BatchSlots;
 pub(crate) use extract::{AppJson, AppQuery, BatchJson};
 pub use uppy::{UppySettings, check_key_template};
 
@@ -70,10 +71,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Multipart upload sessions, in the audit log's database.
     pub sessions: Arc<dyn crate::uploads::SessionStore>,
-    /// Batches handled at once (one per core): a batch is CPU-bound signing, so more at
-    /// once only holds more bodies and URLs in memory. Others wait before their body is
-    /// read.
-    pub batch_slots: Arc<tokio::sync::Semaphore>,
+    /// Batches signing at once and waiting for their rows' commit.
+    pub batch_slots: Arc<BatchSlots>,
 }
 
 /// The parts of the configuration that requests consult.
