@@ -469,15 +469,14 @@ impl Config {
                 format!("must be in 1..={S3_MAX_OBJECT_BYTES} (S3's 5 TiB)"),
             ));
         }
-        if self.uppy.enabled {
-            let bucket = self.uppy.bucket.as_deref().ok_or_else(|| {
-                ConfigError::invalid("uppy.bucket", "is required when uppy.enabled = true")
-            })?;
-            crate::presign::BucketName::parse(bucket)
-                .map_err(|reason| ConfigError::invalid("uppy.bucket", reason))?;
+        // The bucket's name and the key template are checked where the service is built
+        // (app::uppy_settings): their rules belong to presign and http, which read config.
+        if self.uppy.enabled && self.uppy.bucket.is_none() {
+            return Err(ConfigError::invalid(
+                "uppy.bucket",
+                "is required when uppy.enabled = true",
+            ));
         }
-        crate::http::check_key_template(&self.uppy.key_template)
-            .map_err(|reason| ConfigError::invalid("uppy.key_template", reason))?;
         for (index, origin) in self.cors.allowed_origins.iter().enumerate() {
             if let Some(host) = origin.strip_suffix(":*")
                 && !["http://localhost", "http://127.0.0.1"].contains(&host)

@@ -80,6 +80,8 @@ fn uppy_settings(
     let bucket = config.bucket.as_deref().unwrap_or_default();
     let bucket = crate::presign::BucketName::parse(bucket)
         .map_err(|reason| ConfigError::invalid("uppy.bucket", reason))?;
+    http::check_key_template(&config.key_template)
+        .map_err(|reason| ConfigError::invalid("uppy.key_template", reason))?;
     Ok(Some(http::UppySettings {
         bucket,
         key_template: config.key_template.clone(),
