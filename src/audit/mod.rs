@@ -16,6 +16,7 @@ mod filters;
 mod postgres;
 mod sanitize;
 mod sqlite;
+mod stats;
 mod writer;
 
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub(crate) use filters::{
 };
 use postgres::PostgresStore;
 use sqlite::SqliteStore;
+pub(crate) use stats::{
+    AuditStats, StatsFilters, StatsQuery, StatsRow, assemble as assemble_stats,
+};
 pub use writer::{AuditWriter, Committed, Pending, WriterSettings};
 
 /// The query parameter that carries the audit id inside every URL, covered by the
@@ -338,6 +342,8 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
     }
     /// One page of rows matching `query`, newest first.
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError>;
+    /// The rows matching `query.rows` counted by bucket, action and outcome.
+    async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, AuditError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), AuditError>;
     /// Deletes up to `batch` rows older than `cutoff`; returns how many went.
@@ -392,6 +398,24 @@ where
     select
         .push(" ORDER BY time DESC, id DESC LIMIT ")
         .push_bind(i64::from(limit));
+}
+
+/// One group of a stats query, as both stores select it: `slot`, `action`, `outcome`, `n`.
+fn decode_stats_row<R>(row: &R) -> Result<StatsRow, AuditError>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let count: i64 = row.try_get("n")?;
+    Ok(StatsRow {
+        slot: row.try_get("slot")?,
+        action: row.try_get("action")?,
+        outcome: Outcome::parse(&row.try_get::<String, _>("outcome")?)?,
+        count: u64::try_from(count).unwrap_or(0),
+    })
 }
 
 /// Opens the store named by `database_url` (`sqlite://…` or `postgres://…`).

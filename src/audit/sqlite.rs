@@ -22,7 +22,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
-use super::{AuditError, AuditEvent, AuditQuery, AuditStore, Outcome};
+use super::{AuditError, AuditEvent, AuditQuery, AuditStore, Outcome, StatsQuery, StatsRow};
 
 /// How often upkeep copies the WAL into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
@@ -196,35 +196,7 @@ impl AuditStore for SqliteStore {
 
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
         let mut select = QueryBuilder::<Sqlite>::new("SELECT * FROM audit_events WHERE 1 = 1");
-        if let Some(since) = query.since {
-            select.push(" AND time >= ").push_bind(encode_time(since));
-        }
-        if let Some(until) = query.until {
-            select.push(" AND time < ").push_bind(encode_time(until));
-        }
-        super::push_exact_filters(&mut select, query);
-        if let Some(fingerprint) = super::fingerprint_bytes(&query.signature_sha256) {
-            select
-                .push(" AND signature_sha256 = ")
-                .push_bind(fingerprint);
-        }
-        for (column, id) in [
-            ("id", query.id),
-            ("link_id", query.link_id),
-            ("upload_id", query.upload_id),
-        ] {
-            if let Some(id) = id {
-                select.push(format_args!(" AND {column} = ")).push_bind(id);
-            }
-        }
-        if let Some(prefix) = &query.key_prefix {
-            // A byte range is exactly the keys with this prefix (SQLite compares text as
-            // bytes; LIKE would ignore ASCII case).
-            select.push(" AND object_key >= ").push_bind(prefix.clone());
-            if let Some(end) = super::prefix_end(prefix) {
-                select.push(" AND object_key < ").push_bind(end);
-            }
-        }
+        push_filters(&mut select, query);
         if let Some(cursor) = &query.cursor {
             let time = encode_time(cursor.time);
             select
@@ -239,6 +211,18 @@ impl AuditStore for SqliteStore {
         super::push_newest_first(&mut select, query.limit);
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(decode_row).collect()
+    }
+
+    async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, AuditError> {
+        let width = query.interval.seconds() * 1_000_000;
+        let mut select = QueryBuilder::<Sqlite>::new("SELECT time / ");
+        select
+            .push_bind(width)
+            .push(" AS slot, action, outcome, count(*) AS n FROM audit_events WHERE 1 = 1");
+        push_filters(&mut select, &query.rows);
+        select.push(" GROUP BY slot, action, outcome");
+        let rows = select.build().fetch_all(&self.pool).await?;
+        rows.iter().map(super::decode_stats_row).collect()
     }
 
     async fn ping(&self) -> Result<(), AuditError> {
@@ -260,6 +244,39 @@ impl AuditStore for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(result.rows_affected())
+    }
+}
+
+/// Appends every filter of `query` but its cursor: the WHERE of a page and of the stats.
+fn push_filters(select: &mut QueryBuilder<Sqlite>, query: &AuditQuery) {
+    if let Some(since) = query.since {
+        select.push(" AND time >= ").push_bind(encode_time(since));
+    }
+    if let Some(until) = query.until {
+        select.push(" AND time < ").push_bind(encode_time(until));
+    }
+    super::push_exact_filters(select, query);
+    if let Some(fingerprint) = super::fingerprint_bytes(&query.signature_sha256) {
+        select
+            .push(" AND signature_sha256 = ")
+            .push_bind(fingerprint);
+    }
+    for (column, id) in [
+        ("id", query.id),
+        ("link_id", query.link_id),
+        ("upload_id", query.upload_id),
+    ] {
+        if let Some(id) = id {
+            select.push(format_args!(" AND {column} = ")).push_bind(id);
+        }
+    }
+    if let Some(prefix) = &query.key_prefix {
+        // A byte range is exactly the keys with this prefix (SQLite compares text as
+        // bytes; LIKE would ignore ASCII case).
+        select.push(" AND object_key >= ").push_bind(prefix.clone());
+        if let Some(end) = super::prefix_end(prefix) {
+            select.push(" AND object_key < ").push_bind(end);
+        }
     }
 }
 

@@ -369,6 +369,12 @@ mod tests {
         async fn query(&self, _: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError> {
             Ok(Vec::new())
         }
+        async fn stats(
+            &self,
+            _: &crate::audit::StatsQuery,
+        ) -> Result<Vec<crate::audit::StatsRow>, AuditError> {
+            Ok(Vec::new())
+        }
         async fn ping(&self) -> Result<(), AuditError> {
             Ok(())
         }

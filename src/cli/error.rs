@@ -85,6 +85,18 @@ impl CliError {
     }
 }
 
+/// The simulator names the field; here it is the flag of the same name.
+impl From<crate::issuance::InvalidSimulation> for CliError {
+    fn from(error: crate::issuance::InvalidSimulation) -> Self {
+        CliError::Argument {
+            flag: error.field,
+            value: error.value,
+            reason: error.reason,
+            source: error.source,
+        }
+    }
+}
+
 /// Reading the audit store fails as opening it does, with the same message.
 impl From<AuditError> for CliError {
     fn from(error: AuditError) -> Self {

@@ -4,21 +4,15 @@
 //! for a denial, why. Exit status: 0 allowed (or valid), 1 denied, 2 any error.
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use serde_json::{Map, Value};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use serde_json::Value;
 
 use super::{CliError, parse_claim};
 use crate::app::policy_reload;
-use crate::auth::Principal;
 use crate::config::Config;
-use crate::issuance::{Caller, ClientInfo, Facts};
-use crate::policy::{Action, Decision, Denial, Request};
-use crate::presign::{BucketName, ObjectKey};
+use crate::issuance::{Simulation, Verdict, simulate};
 
 /// Exit status of a denial; errors are 2 (`cli::run`).
 const DENIED: u8 = 1;
@@ -53,7 +47,8 @@ pub struct CheckArgs {
     /// Any action presignd asks about (`s3:GetObject`, `presign:CreateLink`, …).
     #[arg(long)]
     pub action: String,
-    /// `bucket/key` (or `arn:aws:s3:::bucket/key`); `*` for presign:QueryAudit and
+    /// `bucket/key` (or `arn:aws:s3:::bucket/key`); `*` for presign:QueryAudit,
+    /// presign:ListUploads, presign:SimulatePolicy and
     /// presign:ListLinks, and for presign:RevokeLink as bulk revocation asks it.
     #[arg(long)]
     pub resource: String,
@@ -105,253 +100,75 @@ pub fn check(config_file: Option<&Path>, args: CheckArgs) -> Result<Report, CliE
         .or(config.policy.file.clone())
         .ok_or(CliError::NoPolicy)?;
     let policy = policy_reload::load(&file)?.policy;
-    let action = canonical_action(&args.action)?;
-    let resource = resource_arn(action, &args.resource)?;
-    let mut claims: Map<String, Value> = args.claims.into_iter().collect();
-    // --sub wins over a --claim sub=…: it is the documented way to set the subject.
-    claims.insert("sub".into(), Value::String(args.sub.clone()));
-    let given = SimulatedContext::parse(&args.context)?;
-    let method = given
-        .method
-        .clone()
-        .or_else(|| method_of(action).map(str::to_owned));
-    let expires_in = given
-        .expires_in
-        .or((action != Action::QueryAudit).then_some(u64::from(config.s3.default_expires_in)));
-    let issuer = given.issuer.clone().unwrap_or_else(|| "cli".into());
-    // The same caller and context a request to the service would have.
-    let caller = Caller {
-        principal: Principal {
-            issuer: issuer.clone(),
+    let context = args
+        .context
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                .ok_or_else(|| CliError::argument("context", pair, "expected key=value"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let verdict = simulate(
+        &policy,
+        Simulation {
             subject: args.sub,
-            claims: claims.clone(),
+            claims: args.claims.into_iter().collect(),
+            action: args.action,
+            resource: args.resource,
+            context,
+            default_issuer: "cli".into(),
+            default_expires_in: config.s3.default_expires_in,
         },
-        client: ClientInfo {
-            ip: given.source_ip,
-            user_agent: None,
-        },
-        request_id: String::new(),
-    };
-    let facts = Facts {
-        method: method.as_deref(),
-        content_type: given.content_type.as_deref(),
-        content_length: given.content_length,
-        expires_in,
-        max_uses: given.max_uses,
-        link_expires_in: given.link_expires_in,
-    };
-    let context = caller.policy_context(
-        &facts,
-        given.current_time.unwrap_or_else(OffsetDateTime::now_utc),
-    );
-    let request = Request {
-        action,
-        resource: &resource,
-        context: &context,
-    };
-    let decision = policy.evaluate(&request);
-    let mut text = String::new();
-    let status = match &decision {
-        Decision::Allow { statement } => {
-            let _ = writeln!(text, "Allow\n  statement: {statement}");
+    )?;
+    Ok(Report {
+        status: if verdict.decision.is_allowed() {
             0
-        }
-        Decision::Deny(Denial::Explicit { statement }) => {
-            let _ = writeln!(
-                text,
-                "Deny\n  statement: {statement}\n  reason:    explicit deny: the Deny \
-                 statement {statement} applies"
-            );
+        } else {
             DENIED
-        }
-        Decision::Deny(Denial::NoStatementAllows) => {
-            let _ = writeln!(
-                text,
-                "Deny\n  statement: none\n  reason:    implicit deny: no statement allows \
-                 {action} on {resource}"
-            );
-            // Allow statements about this action, and where each fell short.
-            let tried = policy
-                .explain(&request)
-                .into_iter()
-                .filter(|trace| !trace.deny && trace.action_matches);
-            for (index, trace) in tried.enumerate() {
-                let label = if index == 0 { "tried:" } else { "" };
-                let _ = writeln!(text, "  {label:<10} {}: {}", trace.statement, trace.detail);
-            }
-            DENIED
-        }
-    };
-    let _ = writeln!(text, "  request:   {action} on {resource}");
-    let _ = writeln!(text, "  claims:    {}", Value::Object(claims.clone()));
-    let mut keys = vec![];
-    if let Some(ip) = given.source_ip {
-        keys.push(format!("aws:SourceIp={ip}"));
-    }
-    keys.push(match given.current_time {
-        Some(t) => format!("aws:CurrentTime={}", t.format(&Rfc3339).unwrap_or_default()),
-        None => "aws:CurrentTime=now".into(),
-    });
-    keys.extend(method.map(|m| format!("presign:Method={m}")));
-    keys.extend(
-        given
-            .content_type
-            .map(|c| format!("presign:ContentType={c}")),
-    );
-    keys.extend(
-        given
-            .content_length
-            .map(|n| format!("presign:ContentLength={n}")),
-    );
-    keys.extend(expires_in.map(|n| format!("presign:ExpiresIn={n}")));
-    keys.extend(given.max_uses.map(|n| format!("presign:MaxUses={n}")));
-    keys.extend(
-        given
-            .link_expires_in
-            .map(|n| format!("presign:LinkExpiresIn={n}")),
-    );
-    keys.push(format!("presign:Issuer={issuer}"));
-    let _ = writeln!(text, "  context:   {}", keys.join(" "));
-    Ok(Report { text, status })
-}
-
-/// One of [`Action::ALL`], case-insensitively (as policies match actions): any other
-/// action is never asked by presignd, so its answer would mean nothing.
-fn canonical_action(action: &str) -> Result<Action, CliError> {
-    Action::parse(action).ok_or_else(|| {
-        CliError::argument(
-            "action",
-            action,
-            format!("presignd asks only about {}", Action::names()),
-        )
+        },
+        text: render(&verdict),
     })
 }
 
-/// The method `POST /presign` puts in `presign:Method` for an action.
-fn method_of(action: Action) -> Option<&'static str> {
-    match action {
-        Action::GetObject => Some("GET"),
-        Action::PutObject => Some("PUT"),
-        _ => None,
-    }
-}
-
-/// `bucket/key` → `arn:aws:s3:::bucket/key`, validated as `POST /presign` validates
-/// (a key the service would refuse with 400 never reaches its policy); `*` for the
-/// audit action, whose resource is always `*`.
-fn resource_arn(action: Action, resource: &str) -> Result<String, CliError> {
-    let bad = |reason: String| CliError::argument("resource", resource, reason);
-    if matches!(action, Action::QueryAudit | Action::ListLinks) {
-        return match resource {
-            "*" => Ok("*".into()),
-            _ => Err(bad(format!("the resource of {action} is \"*\""))),
-        };
-    }
-    // Bulk revocation (POST /links/revoke) asks on `*`; revoking one link, on its object.
-    if action == Action::RevokeLink && resource == "*" {
-        return Ok("*".into());
-    }
-    let path = resource.strip_prefix("arn:aws:s3:::").unwrap_or(resource);
-    let Some((bucket, key)) = path.split_once('/') else {
-        return Err(bad("expected bucket/key".into()));
+/// The verdict as the IAM policy simulator prints one.
+fn render(verdict: &Verdict) -> String {
+    let mut text = String::new();
+    let decision = if verdict.decision.is_allowed() {
+        "Allow"
+    } else {
+        "Deny"
     };
-    let bucket = BucketName::parse(bucket).map_err(|why| bad(format!("the bucket name {why}")))?;
-    let key = ObjectKey::parse(key).map_err(|why| bad(format!("the key {why}")))?;
-    Ok(format!("arn:aws:s3:::{}/{}", bucket.as_str(), key.as_str()))
-}
-
-/// The `--context` values, parsed and typed.
-#[derive(Debug, Default)]
-struct SimulatedContext {
-    source_ip: Option<IpAddr>,
-    current_time: Option<OffsetDateTime>,
-    method: Option<String>,
-    content_type: Option<String>,
-    content_length: Option<u64>,
-    expires_in: Option<u64>,
-    max_uses: Option<u64>,
-    link_expires_in: Option<u64>,
-    issuer: Option<String>,
-}
-
-const CONTEXT_KEYS: &str = "aws:SourceIp, aws:CurrentTime, presign:Method, \
-     presign:ContentType, presign:ContentLength, presign:ExpiresIn, presign:Issuer, \
-     presign:MaxUses, presign:LinkExpiresIn";
-
-impl SimulatedContext {
-    fn parse(pairs: &[String]) -> Result<SimulatedContext, CliError> {
-        let mut context = SimulatedContext::default();
-        for pair in pairs {
-            let bad = |reason: &str| CliError::argument("context", pair, reason);
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| bad("expected key=value"))?;
-            // Keys are case-insensitive, as they are in policies.
-            let set = match key.to_ascii_lowercase().as_str() {
-                "aws:sourceip" => {
-                    let ip = value.parse::<IpAddr>().map_err(|e| {
-                        CliError::argument_from("context", pair, "not an IP address", e)
-                    })?;
-                    context.source_ip.replace(ip).is_some()
-                }
-                "aws:currenttime" => {
-                    let time = OffsetDateTime::parse(value, &Rfc3339).map_err(|e| {
-                        CliError::argument_from(
-                            "context",
-                            pair,
-                            "not an RFC 3339 time (2026-11-22T13:00:00Z)",
-                            e,
-                        )
-                    })?;
-                    context.current_time.replace(time).is_some()
-                }
-                "presign:method" => {
-                    if value != "GET" && value != "PUT" {
-                        return Err(bad("the method is GET or PUT"));
-                    }
-                    context.method.replace(value.into()).is_some()
-                }
-                "presign:contenttype" => context.content_type.replace(value.into()).is_some(),
-                "presign:contentlength" => {
-                    let n = value.parse::<u64>().map_err(|e| {
-                        CliError::argument_from("context", pair, "not a byte count", e)
-                    })?;
-                    context.content_length.replace(n).is_some()
-                }
-                "presign:expiresin" => {
-                    let n = value.parse::<u64>().map_err(|e| {
-                        CliError::argument_from("context", pair, "not a number of seconds", e)
-                    })?;
-                    context.expires_in.replace(n).is_some()
-                }
-                "presign:maxuses" => {
-                    let n = value.parse::<u64>().map_err(|e| {
-                        CliError::argument_from("context", pair, "not a number of uses", e)
-                    })?;
-                    context.max_uses.replace(n).is_some()
-                }
-                "presign:linkexpiresin" => {
-                    let n = value.parse::<u64>().map_err(|e| {
-                        CliError::argument_from("context", pair, "not a number of seconds", e)
-                    })?;
-                    context.link_expires_in.replace(n).is_some()
-                }
-                "presign:issuer" => context.issuer.replace(value.into()).is_some(),
-                _ if key.to_ascii_lowercase().starts_with("jwt:") => {
-                    return Err(bad("claims are set with --sub and --claim NAME=VALUE"));
-                }
-                _ => {
-                    return Err(bad(&format!(
-                        "unknown key (expected one of {CONTEXT_KEYS})"
-                    )));
-                }
-            };
-            if set {
-                return Err(bad("the key is given twice"));
-            }
-        }
-        Ok(context)
+    let _ = writeln!(text, "{decision}");
+    let _ = writeln!(
+        text,
+        "  statement: {}",
+        verdict.statement().unwrap_or("none")
+    );
+    if let Some(reason) = verdict.reason() {
+        let _ = writeln!(text, "  reason:    {reason}");
     }
+    for (index, tried) in verdict.tried.iter().enumerate() {
+        let label = if index == 0 { "tried:" } else { "" };
+        let _ = writeln!(text, "  {label:<10} {}: {}", tried.statement, tried.detail);
+    }
+    let _ = writeln!(
+        text,
+        "  request:   {} on {}",
+        verdict.action, verdict.resource
+    );
+    let _ = writeln!(
+        text,
+        "  claims:    {}",
+        Value::Object(verdict.claims.clone())
+    );
+    let keys: Vec<String> = verdict
+        .context
+        .iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect();
+    let _ = writeln!(text, "  context:   {}", keys.join(" "));
+    text
 }
 
 #[cfg(test)]
@@ -360,87 +177,8 @@ mod tests {
     use crate::app::policy_reload::PolicyLoadError;
 
     #[test]
-    fn resources() {
-        let get = Action::GetObject;
-        assert_eq!(
-            resource_arn(get, "b1c/k/x.png").unwrap(),
-            "arn:aws:s3:::b1c/k/x.png"
-        );
-        assert_eq!(
-            resource_arn(get, "arn:aws:s3:::b1c/k").unwrap(),
-            "arn:aws:s3:::b1c/k"
-        );
-        assert_eq!(resource_arn(Action::QueryAudit, "*").unwrap(), "*");
-        for (bad, why) in [
-            ("b1c", "expected bucket/key"),
-            ("B1C/k", "bucket name"),
-            ("b1c/", "key must not be empty"),
-            ("b1c/a/../b", "'.' or '..'"),
-            ("b1c//x", "must not begin with '/'"),
-            ("*", "expected bucket/key"),
-        ] {
-            let error = resource_arn(get, bad).unwrap_err();
-            assert!(error.to_string().contains(why), "{bad}: {error}");
-        }
-        assert!(resource_arn(Action::QueryAudit, "b1c/k").is_err());
-    }
-
-    #[test]
-    fn actions() {
-        assert_eq!(canonical_action("S3:getobject").unwrap(), Action::GetObject);
-        assert!(canonical_action("s3:DeleteObject").is_err());
-        assert!(canonical_action("s3:*").is_err());
-    }
-
-    #[test]
-    fn context_keys() {
-        let pairs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let c = SimulatedContext::parse(&pairs(&[
-            "aws:sourceip=10.0.0.1",
-            "aws:CurrentTime=2026-11-22T13:00:00Z",
-            "presign:Method=PUT",
-            "presign:ContentType=image/png",
-            "presign:ContentLength=10",
-            "presign:ExpiresIn=60",
-            "presign:Issuer=https://idp/",
-        ]))
-        .unwrap();
-        assert_eq!(c.source_ip, Some("10.0.0.1".parse().unwrap()));
-        assert_eq!(c.content_type.as_deref(), Some("image/png"));
-        assert_eq!((c.content_length, c.expires_in), (Some(10), Some(60)));
-        assert_eq!(c.issuer.as_deref(), Some("https://idp/"));
-        for (bad, why) in [
-            ("aws:SourceIp", "expected key=value"),
-            ("aws:SourceIp=nope", "not an IP address"),
-            ("aws:CurrentTime=yesterday", "RFC 3339"),
-            ("presign:Method=DELETE", "GET or PUT"),
-            ("presign:ContentLength=-1", "byte count"),
-            ("presign:ExpiresIn=soon", "seconds"),
-            ("jwt:sub=alice", "--claim"),
-            ("s3:prefix=x", "unknown key"),
-        ] {
-            let error = SimulatedContext::parse(&pairs(&[bad])).unwrap_err();
-            assert!(error.to_string().contains(why), "{bad}: {error}");
-        }
-        let twice = SimulatedContext::parse(&pairs(&["presign:Issuer=a", "PRESIGN:ISSUER=b"]));
-        assert!(twice.unwrap_err().to_string().contains("twice"));
-    }
-
-    #[test]
     fn errors_keep_what_they_came_from() {
         use std::error::Error as _;
-        let parse = |pair: &str| SimulatedContext::parse(&[pair.to_owned()]).unwrap_err();
-        let ip = parse("aws:SourceIp=nowhere");
-        assert_eq!(
-            ip.to_string(),
-            r#"--context "aws:SourceIp=nowhere": not an IP address"#
-        );
-        assert!(ip.source().unwrap().is::<std::net::AddrParseError>());
-        let length = parse("presign:ContentLength=-1");
-        assert!(length.source().unwrap().is::<std::num::ParseIntError>());
-        let time = parse("aws:CurrentTime=yesterday");
-        assert!(time.source().unwrap().is::<time::error::Parse>());
-
         let missing = validate(Path::new("/nonexistent/p.json")).unwrap_err();
         assert!(
             matches!(missing, CliError::Policy(PolicyLoadError::Read { .. })),
@@ -457,5 +195,19 @@ mod tests {
         };
         let unloadable = check(Some(config), args).unwrap_err();
         assert!(matches!(unloadable, CliError::Config(_)), "{unloadable:?}");
+
+        // A simulator error is an argument error naming the flag, its cause kept.
+        let invalid = crate::issuance::InvalidSimulation {
+            field: "context",
+            value: "aws:SourceIp=nowhere".into(),
+            reason: "not an IP address".into(),
+            source: Some(Box::new("x".parse::<std::net::IpAddr>().unwrap_err())),
+        };
+        let error = CliError::from(invalid);
+        assert_eq!(
+            error.to_string(),
+            r#"--context "aws:SourceIp=nowhere": not an IP address"#
+        );
+        assert!(error.source().unwrap().is::<std::net::AddrParseError>());
     }
 }

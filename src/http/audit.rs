@@ -1,15 +1,30 @@
 //! `GET /audit`: ops read the audit log, newest first, a page at a time. Allowed by the
-//! policy action `presign:QueryAudit` on `*`; every query is itself audited.
+//! policy action `presign:QueryAudit` on `*`; every query is itself audited. `GET
+//! /audit/stats` counts the same rows per minute, hour or day, for the console's chart.
 
 use axum::Json;
 use axum::extract::State;
 use uuid::Uuid;
 
 use super::{AppQuery, AppState};
-use crate::audit::{AuditFilters, AuditPage, read_page};
+use crate::audit::{AuditFilters, AuditPage, AuditStats, StatsFilters, assemble_stats, read_page};
 use crate::error::ApiError;
 use crate::issuance::{Ask, Caller, Facts};
 use crate::policy::Action;
+
+/// What every read of the log asks the policy.
+const QUERY_AUDIT: Ask<'static> = Ask {
+    action: Action::QueryAudit,
+    resource: "*",
+    facts: Facts {
+        method: None,
+        content_type: None,
+        content_length: None,
+        expires_in: None,
+        max_uses: None,
+        link_expires_in: None,
+    },
+};
 
 #[utoipa::path(
     get,
@@ -40,23 +55,52 @@ pub async fn query_audit(
             .to_query()
             .map_err(|e| ApiError::InvalidRequest(e.to_string()))
     });
-    let query = match query {
-        Ok(query) => query,
-        Err(error) => {
-            let refusal = caller.refuse(Action::QueryAudit.as_str(), error);
-            return Err(state.refuse(refusal).await);
-        }
-    };
+    let query = state.valid(&caller, Action::QueryAudit, query).await?;
     let recorded = serde_json::to_value(&query).map_err(ApiError::internal)?;
     let draft = caller.draft(Uuid::now_v7(), Action::QueryAudit.as_str(), recorded);
-    let ask = Ask {
-        action: Action::QueryAudit,
-        resource: "*",
-        facts: Facts::default(),
-    };
-    let authorized = state.authorize(&caller, &ask, draft).await?;
+    let authorized = state.authorize(&caller, &QUERY_AUDIT, draft).await?;
     let page = read_page(state.audit_store.as_ref(), &query).await?;
     // Reads are audited like issuances: nothing is answered that the log does not hold.
     let committed = state.audit.commit(authorized.grant(page)).await?;
+    Ok(Json(committed.into_inner()))
+}
+
+#[utoipa::path(
+    get,
+    path = "/audit/stats",
+    tag = "audit",
+    summary = "Issuances and denials per minute, hour or day over a window, by action.",
+    description = "The same authorization as `GET /audit` (`presign:QueryAudit` on `*`); every \
+query is itself audited. Every bucket of the window is answered, empty ones included, oldest \
+first; at most 1500 buckets. The filters are those of `GET /audit`.",
+    security(("bearer" = [])),
+    params(StatsFilters),
+    responses(
+        (status = 200, description = "The counts.", body = AuditStats),
+        (status = 400, response = super::openapi::responses::BadRequest),
+        (status = 401, response = super::openapi::responses::Unauthorized),
+        (status = 403, response = super::openapi::responses::Forbidden),
+        (status = 429, response = super::openapi::responses::TooManyRequests),
+        (status = 500, response = super::openapi::responses::InternalError),
+        (status = 503, response = super::openapi::responses::Unavailable),
+    )
+)]
+pub async fn audit_stats(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<AppQuery<StatsFilters>, ApiError>,
+) -> Result<Json<AuditStats>, ApiError> {
+    let query = params.and_then(|AppQuery(filters)| {
+        filters
+            .to_query()
+            .map_err(|e| ApiError::InvalidRequest(e.to_string()))
+    });
+    let query = state.valid(&caller, Action::QueryAudit, query).await?;
+    let recorded = serde_json::json!({"stats": &query});
+    let draft = caller.draft(Uuid::now_v7(), Action::QueryAudit.as_str(), recorded);
+    let authorized = state.authorize(&caller, &QUERY_AUDIT, draft).await?;
+    let rows = state.audit_store.stats(&query).await?;
+    let stats = assemble_stats(&query, rows);
+    let committed = state.audit.commit(authorized.grant(stats)).await?;
     Ok(Json(committed.into_inner()))
 }

@@ -449,21 +449,6 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
-/// Whether `caller` may see every link (`presign:ListLinks` on `*`), charging its rate
-/// limit once for the request.
-fn may_list_all(state: &AppState, caller: &Caller) -> Result<bool, ApiError> {
-    let principal = &caller.principal;
-    state
-        .rate_limits
-        .check_subject(&principal.issuer, &principal.subject)?;
-    let ask = Ask {
-        action: Action::ListLinks,
-        resource: "*",
-        facts: issuance::Facts::default(),
-    };
-    Ok(caller.evaluate(&state.policy.load(), &ask).is_allowed())
-}
-
 /// A link id from the path; anything that is not one is no link (404).
 fn link_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::NotFound)
@@ -475,7 +460,9 @@ async fn visible_link(state: &AppState, caller: &Caller, id: &str) -> Result<Lin
     let id = link_id(id)?;
     let link = state.links.get(id).await?.ok_or(ApiError::NotFound)?;
     let principal = &caller.principal;
-    if link.is_owned_by(&principal.issuer, &principal.subject) || may_list_all(state, caller)? {
+    if link.is_owned_by(&principal.issuer, &principal.subject)
+        || state.may_act_on_all(caller, Action::ListLinks)?
+    {
         Ok(link)
     } else {
         Err(ApiError::NotFound)
@@ -510,25 +497,13 @@ pub async fn list_links(
     let mut filter = params
         .to_filter()
         .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
-    let principal = &caller.principal;
-    if !may_list_all(&state, &caller)? {
-        let others = filter
-            .subject
-            .as_ref()
-            .is_some_and(|s| *s != principal.subject)
-            || filter
-                .issuer
-                .as_ref()
-                .is_some_and(|i| *i != principal.issuer);
-        if others {
-            return Err(ApiError::AccessDenied(
-                "presign:ListLinks on *: no statement allows (only your own links are listed)"
-                    .into(),
-            ));
-        }
-        filter.issuer = Some(principal.issuer.clone());
-        filter.subject = Some(principal.subject.clone());
-    }
+    state.own_unless_allowed_all(
+        &caller,
+        Action::ListLinks,
+        "links",
+        &mut filter.issuer,
+        &mut filter.subject,
+    )?;
     let now = OffsetDateTime::now_utc();
     let limit = filter.limit as usize;
     let links = state.links.list(&filter, now).await?;

@@ -5,6 +5,7 @@ mod audit;
 mod authorize;
 mod batch;
 mod companion;
+mod console;
 mod extract;
 pub(crate) mod links;
 mod middleware;
@@ -13,6 +14,7 @@ mod ops;
 mod presign;
 mod request_id;
 mod server;
+mod simulate;
 mod uploads;
 mod uppy;
 
@@ -140,7 +142,10 @@ fn api_router(state: AppState, with_metrics: bool) -> Router {
             "/presign/batch",
             post(batch::presign_batch).layer(DefaultBodyLimit::max(settings.max_batch_body_bytes)),
         )
-        .route("/uploads", post(uploads::create_upload))
+        .route(
+            "/uploads",
+            post(uploads::create_upload).get(uploads::list_uploads),
+        )
         .route(
             "/uploads/{id}",
             get(uploads::get_upload).delete(uploads::abort_upload),
@@ -163,6 +168,8 @@ fn api_router(state: AppState, with_metrics: bool) -> Router {
             post(companion::complete),
         )
         .route("/audit", get(audit::query_audit))
+        .route("/audit/stats", get(audit::audit_stats))
+        .route("/policy/simulate", post(simulate::simulate_policy))
         .route("/links", post(links::create_link).get(links::list_links))
         .route("/links/revoke", post(links::revoke_links))
         .route(
@@ -177,6 +184,7 @@ fn api_router(state: AppState, with_metrics: bool) -> Router {
                 .head(ops::method_not_allowed)
                 .layer(axum::middleware::map_response(links::private_answer)),
         )
+        .merge(console::routes())
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route(

@@ -25,7 +25,7 @@ use crate::presign::{
     BucketName, ContentType, CreateOptions, MAX_PART_BYTES, MAX_PARTS, MIN_PART_BYTES, ObjectKey,
     Operation, PartOptions, PresignRequest, ReleasedUrl, S3CallError, unquoted,
 };
-use crate::uploads::{AskedPart, Ending, Session, SessionState, check_completion};
+use crate::uploads::{AskedPart, Ending, Session, SessionFilter, SessionState, check_completion};
 
 /// Part size advised when the caller names none (8 MiB).
 pub(super) const DEFAULT_PART_SIZE: u64 = 8 * 1024 * 1024;
@@ -424,12 +424,20 @@ async fn owned_session(
     let Ok(id) = Uuid::parse_str(id) else {
         return Err(state.refuse(Refusal::new(draft(None), not_found())).await);
     };
+    // Ops who see every session (`presign:ListUploads`) may read and abort anyone's; only
+    // the owner may add parts or complete. Either way the policy then decides the action
+    // on the object for the caller itself.
+    let reachable = |session: &Session| {
+        session.is_owned_by(&caller.principal.issuer, &caller.principal.subject)
+            || (matches!(
+                action,
+                Action::ListMultipartUploadParts | Action::AbortMultipartUpload
+            ) && state
+                .may_act_on_all(caller, Action::ListUploads)
+                .unwrap_or(false))
+    };
     let session = match state.sessions.get(id).await {
-        Ok(Some(session))
-            if session.is_owned_by(&caller.principal.issuer, &caller.principal.subject) =>
-        {
-            session
-        }
+        Ok(Some(session)) if reachable(&session) => session,
         // Someone else's session is indistinguishable from none.
         Ok(_) => {
             return Err(state
@@ -646,6 +654,127 @@ fn check_part_number(index: usize, number: u32) -> Result<(), ApiError> {
             format!("must be in 1..={MAX_PARTS}"),
         ))
     }
+}
+
+/// `GET /uploads` filters; all optional.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UploadListParams {
+    /// open (includes open sessions past their expiry not yet swept), completed, aborted
+    /// or expired.
+    #[param(value_type = Option<SessionState>)]
+    pub state: Option<String>,
+    /// The owner's `sub`.
+    #[param(min_length = 1)]
+    pub subject: Option<String>,
+    /// The owner's `iss`.
+    #[param(min_length = 1)]
+    pub issuer: Option<String>,
+    /// Sessions listed, 1..=1000 (default 100), newest first.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// One session in a list (its parts are read with `GET /uploads/{id}`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UploadSummary {
+    pub id: Uuid,
+    pub bucket: String,
+    pub key: String,
+    /// The owner.
+    pub issuer: String,
+    pub subject: String,
+    #[schema(value_type = String)]
+    pub state: SessionState,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub declared_size: Option<u64>,
+    pub part_size: u64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UploadList {
+    pub uploads: Vec<UploadSummary>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/uploads",
+    tag = "uploads",
+    summary = "List multipart upload sessions, newest first.",
+    description = "Your own sessions; everyone's with `presign:ListUploads` on `*` (who may then also read and abort any session, as the policy allows them on its object).",
+    security(("bearer" = [])),
+    params(UploadListParams),
+    responses(
+        (status = 200, description = "The sessions.", body = UploadList),
+        (status = 400, response = super::openapi::responses::BadRequest),
+        (status = 401, response = super::openapi::responses::Unauthorized),
+        (status = 403, response = super::openapi::responses::Forbidden),
+        (status = 429, response = super::openapi::responses::TooManyRequests),
+        (status = 500, response = super::openapi::responses::InternalError),
+        (status = 503, response = super::openapi::responses::Unavailable),
+    )
+)]
+pub async fn list_uploads(
+    State(state): State<AppState>,
+    caller: Caller,
+    params: Result<super::AppQuery<UploadListParams>, ApiError>,
+) -> Result<Json<UploadList>, ApiError> {
+    let super::AppQuery(params) = params?;
+    let session_state = params
+        .state
+        .as_deref()
+        .map(|text| {
+            SessionState::parse(text)
+                .ok_or_else(|| invalid("state", "must be open, completed, aborted or expired"))
+        })
+        .transpose()?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=crate::uploads::MAX_LIST).contains(&limit) {
+        return Err(invalid(
+            "limit",
+            format!("must be in 1..={}", crate::uploads::MAX_LIST),
+        ));
+    }
+    for (field, value) in [("subject", &params.subject), ("issuer", &params.issuer)] {
+        if value.as_deref() == Some("") {
+            return Err(invalid(field, "must not be empty"));
+        }
+    }
+    let mut filter = SessionFilter {
+        state: session_state,
+        issuer: params.issuer,
+        subject: params.subject,
+        limit,
+    };
+    state.own_unless_allowed_all(
+        &caller,
+        Action::ListUploads,
+        "uploads",
+        &mut filter.issuer,
+        &mut filter.subject,
+    )?;
+    let now = OffsetDateTime::now_utc();
+    let sessions = state.sessions.list(&filter).await?;
+    let uploads = sessions
+        .into_iter()
+        .map(|session| UploadSummary {
+            id: session.id,
+            state: session.state_at(now),
+            bucket: session.bucket.as_str().to_owned(),
+            key: session.key.as_str().to_owned(),
+            issuer: session.issuer,
+            subject: session.subject,
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            declared_size: session.declared_size,
+            part_size: session.part_size,
+        })
+        .collect();
+    Ok(Json(UploadList { uploads }))
 }
 
 #[utoipa::path(

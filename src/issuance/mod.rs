@@ -13,6 +13,7 @@
 //! `presignd policy check`.
 
 mod rate_limit;
+mod simulate;
 
 use std::net::IpAddr;
 
@@ -20,6 +21,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use rate_limit::RateLimits;
+pub use simulate::{InvalidSimulation, Simulation, Tried, Verdict, simulate};
 
 use crate::audit::{AuditEvent, Draft, Pending};
 use crate::auth::Principal;

@@ -17,11 +17,15 @@ pub enum Action {
     CreateLink,
     ListLinks,
     RevokeLink,
+    /// Seeing every caller's multipart upload sessions, not only one's own.
+    ListUploads,
+    /// Asking what the running policy decides for someone else (`POST /policy/simulate`).
+    SimulatePolicy,
 }
 
 impl Action {
     /// Every action, in a fixed order (a statement keeps one bit per action, by index).
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 10] = [
         Action::GetObject,
         Action::PutObject,
         Action::AbortMultipartUpload,
@@ -30,6 +34,8 @@ impl Action {
         Action::CreateLink,
         Action::ListLinks,
         Action::RevokeLink,
+        Action::ListUploads,
+        Action::SimulatePolicy,
     ];
 
     /// The IAM name: `s3:GetObject`, `presign:QueryAudit`, ….
@@ -43,7 +49,18 @@ impl Action {
             Action::CreateLink => "presign:CreateLink",
             Action::ListLinks => "presign:ListLinks",
             Action::RevokeLink => "presign:RevokeLink",
+            Action::ListUploads => "presign:ListUploads",
+            Action::SimulatePolicy => "presign:SimulatePolicy",
         }
+    }
+
+    /// Whether presignd always asks this action on the resource `*` (it is about the
+    /// service, not an object).
+    pub const fn is_asked_on_any_resource(self) -> bool {
+        matches!(
+            self,
+            Action::QueryAudit | Action::ListLinks | Action::ListUploads | Action::SimulatePolicy
+        )
     }
 
     /// The action named `name`, ASCII case-insensitively (as policies match actions).

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod companion;
 mod config_files;
+mod console;
 mod links;
 mod openapi;
 mod ops;

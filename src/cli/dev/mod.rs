@@ -139,8 +139,9 @@ fn instructions(config: &Config, s3: &LocalS3, args: &DevArgs, token: &str) -> S
         "\npresignd dev is running.\n\
          \x20 API        {api}   (problem+json errors, GET {api}/openapi.yaml)\n\
          \x20 S3 store   {endpoint}  bucket '{DEV_BUCKET}', files under {data}/s3\n\
+         \x20 console    {api}/console   (ops console: sign in by pasting the token below)\n\
          \x20 audit      {data}/audit.db (SQLite)\n\
-         \x20 policy     {data}/dev-policy.json: subjects may read and write {DEV_BUCKET}/<sub>/*; every dev token may query the whole audit log (GET {api}/audit)\n\
+         \x20 policy     {data}/dev-policy.json: subjects may read and write {DEV_BUCKET}/<sub>/*; every dev token may query the whole audit log (GET {api}/audit), list and revoke every link and upload, and simulate the policy\n\
          \x20 issuer     {DEV_ISSUER} (HS256, audience {DEV_AUDIENCE}, new secret each run)\n\n\
          Try it (a token for sub={sub}, valid 12 h):\n\n\
          export TOKEN='{token}'\n\n\
