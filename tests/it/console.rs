@@ -436,10 +436,10 @@ fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
-/// Where screenshots go: `$PRESIGND_ARTIFACTS/console`, else `target/artifacts/console`
+/// Where screenshots go: `$CI_ARTIFACTS_DIR/console`, else `target/artifacts/console`
 /// (`.ci/run` lists them at the end of the run).
 fn screenshot_dir() -> PathBuf {
-    std::env::var_os("PRESIGND_ARTIFACTS")
+    std::env::var_os("CI_ARTIFACTS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts"))
         .join("console")
