@@ -50,18 +50,28 @@ pub async fn query_audit(
     caller: Caller,
     params: Result<AppQuery<AuditFilters>, ApiError>,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let query = params.and_then(|AppQuery(filters)| {
-        filters
-            .to_query()
-            .map_err(|e| ApiError::InvalidRequest(e.to_string()))
-    });
+    let query = params.and_then(|AppQuery(filters)| Ok(filters.to_query()?));
     let query = state.valid(&caller, Action::QueryAudit, query).await?;
     let recorded = serde_json::to_value(&query).map_err(ApiError::internal)?;
+    read_audited(&state, &caller, recorded, async {
+        Ok(read_page(state.audit_store.as_ref(), &query).await?)
+    })
+    .await
+}
+
+/// `read`'s answer, once the policy allows `presign:QueryAudit` and the query's row (which
+/// records `recorded`) has committed: reads are audited like issuances, so nothing is
+/// answered that the log does not hold.
+async fn read_audited<T>(
+    state: &AppState,
+    caller: &Caller,
+    recorded: serde_json::Value,
+    read: impl Future<Output = Result<T, ApiError>>,
+) -> Result<Json<T>, ApiError> {
     let draft = caller.draft(Uuid::now_v7(), Action::QueryAudit.as_str(), recorded);
-    let authorized = state.authorize(&caller, &QUERY_AUDIT, draft).await?;
-    let page = read_page(state.audit_store.as_ref(), &query).await?;
-    // Reads are audited like issuances: nothing is answered that the log does not hold.
-    let committed = state.audit.commit(authorized.grant(page)).await?;
+    let authorized = state.authorize(caller, &QUERY_AUDIT, draft).await?;
+    let answer = read.await?;
+    let committed = state.audit.commit(authorized.grant(answer)).await?;
     Ok(Json(committed.into_inner()))
 }
 
@@ -90,17 +100,12 @@ pub async fn audit_stats(
     caller: Caller,
     params: Result<AppQuery<StatsFilters>, ApiError>,
 ) -> Result<Json<AuditStats>, ApiError> {
-    let query = params.and_then(|AppQuery(filters)| {
-        filters
-            .to_query()
-            .map_err(|e| ApiError::InvalidRequest(e.to_string()))
-    });
+    let query = params.and_then(|AppQuery(filters)| Ok(filters.to_query()?));
     let query = state.valid(&caller, Action::QueryAudit, query).await?;
     let recorded = serde_json::json!({"stats": &query});
-    let draft = caller.draft(Uuid::now_v7(), Action::QueryAudit.as_str(), recorded);
-    let authorized = state.authorize(&caller, &QUERY_AUDIT, draft).await?;
-    let rows = state.audit_store.stats(&query).await?;
-    let stats = assemble_stats(&query, rows);
-    let committed = state.audit.commit(authorized.grant(stats)).await?;
-    Ok(Json(committed.into_inner()))
+    read_audited(&state, &caller, recorded, async {
+        let rows = state.audit_store.stats(&query).await?;
+        Ok(assemble_stats(&query, rows))
+    })
+    .await
 }

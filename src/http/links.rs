@@ -494,9 +494,7 @@ pub async fn list_links(
     params: Result<AppQuery<LinkListParams>, ApiError>,
 ) -> Result<Json<LinkPage>, ApiError> {
     let AppQuery(params) = params?;
-    let mut filter = params
-        .to_filter()
-        .map_err(|e| ApiError::InvalidRequest(e.to_string()))?;
+    let mut filter = params.to_filter()?;
     state.own_unless_allowed_all(
         &caller,
         Action::ListLinks,
@@ -649,14 +647,8 @@ pub async fn revoke_links(
     body: Result<AppJson<RevokeLinksBody>, ApiError>,
 ) -> Result<Json<Revoked>, ApiError> {
     let action = Action::RevokeLink.as_str();
-    let filter = body.and_then(|AppJson(body)| {
-        body.to_filter()
-            .map_err(|e| ApiError::InvalidRequest(e.to_string()))
-    });
-    let filter = match filter {
-        Ok(filter) => filter,
-        Err(error) => return Err(state.refuse(caller.refuse(action, error)).await),
-    };
+    let filter = body.and_then(|AppJson(body)| Ok(body.to_filter()?));
+    let filter = state.valid(&caller, Action::RevokeLink, filter).await?;
     let recorded = serde_json::to_value(&filter).map_err(ApiError::internal)?;
     let draft = caller.draft(Uuid::now_v7(), action, recorded);
     let ask = Ask {

@@ -342,6 +342,13 @@ pub async fn serve_app(
     public.and(metrics)
 }
 
+/// A filter the caller sent that cannot be used: a 400 naming it.
+impl From<crate::audit::InvalidFilter> for ApiError {
+    fn from(error: crate::audit::InvalidFilter) -> Self {
+        ApiError::InvalidRequest(error.to_string())
+    }
+}
+
 impl From<crate::audit::AuditError> for ApiError {
     fn from(error: crate::audit::AuditError) -> Self {
         ApiError::AuditUnavailable(error)
