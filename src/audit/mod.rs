@@ -364,13 +364,15 @@ pub(crate) const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::fro
 /// schema is not ready.
 const PING_SQL: &str = "SELECT 1 FROM audit_events LIMIT 1";
 
-/// Appends the filters both stores write alike: exact matches on text columns. (Each
-/// store binds ids and the fingerprint in its own types.)
+/// Appends the filters both stores write alike: exact matches on text columns, the
+/// signature's fingerprint (its 32 bytes) and the ids.
 fn push_exact_filters<DB>(select: &mut sqlx::QueryBuilder<DB>, query: &AuditQuery)
 where
     DB: sqlx::Database,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'static str: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Vec<u8>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Uuid: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     for (column, value) in [
         ("subject", &query.subject),
@@ -386,6 +388,20 @@ where
     }
     if let Some(outcome) = query.outcome {
         select.push(" AND outcome = ").push_bind(outcome.as_str());
+    }
+    if let Some(fingerprint) = fingerprint_bytes(&query.signature_sha256) {
+        select
+            .push(" AND signature_sha256 = ")
+            .push_bind(fingerprint);
+    }
+    for (column, id) in [
+        ("id", query.id),
+        ("link_id", query.link_id),
+        ("upload_id", query.upload_id),
+    ] {
+        if let Some(id) = id {
+            select.push(format_args!(" AND {column} = ")).push_bind(id);
+        }
     }
 }
 

@@ -256,20 +256,6 @@ fn push_filters(select: &mut QueryBuilder<Sqlite>, query: &AuditQuery) {
         select.push(" AND time < ").push_bind(encode_time(until));
     }
     super::push_exact_filters(select, query);
-    if let Some(fingerprint) = super::fingerprint_bytes(&query.signature_sha256) {
-        select
-            .push(" AND signature_sha256 = ")
-            .push_bind(fingerprint);
-    }
-    for (column, id) in [
-        ("id", query.id),
-        ("link_id", query.link_id),
-        ("upload_id", query.upload_id),
-    ] {
-        if let Some(id) = id {
-            select.push(format_args!(" AND {column} = ")).push_bind(id);
-        }
-    }
     if let Some(prefix) = &query.key_prefix {
         // A byte range is exactly the keys with this prefix (SQLite compares text as
         // bytes; LIKE would ignore ASCII case).

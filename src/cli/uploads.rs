@@ -69,32 +69,18 @@ pub async fn run(config: &Config, args: UploadsArgs) -> Result<(), CliError> {
 }
 
 async fn list(config: &Config, args: ListArgs) -> Result<(), CliError> {
-    let state = args
-        .state
-        .as_deref()
-        .map(|text| {
-            SessionState::parse(text).ok_or_else(|| {
-                CliError::argument("state", text, "must be open, completed, aborted or expired")
-            })
-        })
-        .transpose()?;
-    if !(1..=uploads::MAX_LIST).contains(&args.limit) {
-        return Err(CliError::argument(
-            "limit",
-            &args.limit.to_string(),
-            format!("must be in 1..={}", uploads::MAX_LIST),
-        ));
-    }
+    let filter = SessionFilter::new(args.state.as_deref(), args.issuer, args.subject, args.limit)
+        .map_err(|invalid| {
+        // Named as the flag and the value given, as every other flag error is.
+        let value = match invalid.field {
+            "state" => args.state.clone().unwrap_or_default(),
+            _ => args.limit.to_string(),
+        };
+        CliError::argument(invalid.field, &value, invalid.reason)
+    })?;
     open_audit_store(config).await?;
     let sessions = uploads::open(config.audit.database_url.expose()).await?;
-    let found = sessions
-        .list(&SessionFilter {
-            state,
-            issuer: args.issuer,
-            subject: args.subject,
-            limit: args.limit,
-        })
-        .await?;
+    let found = sessions.list(&filter).await?;
     let now = OffsetDateTime::now_utc();
     let mut out = std::io::stdout().lock();
     match args.format {

@@ -724,32 +724,17 @@ pub async fn list_uploads(
     params: Result<super::AppQuery<UploadListParams>, ApiError>,
 ) -> Result<Json<UploadList>, ApiError> {
     let super::AppQuery(params) = params?;
-    let session_state = params
-        .state
-        .as_deref()
-        .map(|text| {
-            SessionState::parse(text)
-                .ok_or_else(|| invalid("state", "must be open, completed, aborted or expired"))
-        })
-        .transpose()?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=crate::uploads::MAX_LIST).contains(&limit) {
-        return Err(invalid(
-            "limit",
-            format!("must be in 1..={}", crate::uploads::MAX_LIST),
-        ));
-    }
     for (field, value) in [("subject", &params.subject), ("issuer", &params.issuer)] {
         if value.as_deref() == Some("") {
             return Err(invalid(field, "must not be empty"));
         }
     }
-    let mut filter = SessionFilter {
-        state: session_state,
-        issuer: params.issuer,
-        subject: params.subject,
-        limit,
-    };
+    let mut filter = SessionFilter::new(
+        params.state.as_deref(),
+        params.issuer,
+        params.subject,
+        params.limit.unwrap_or(100),
+    )?;
     state.own_unless_allowed_all(
         &caller,
         Action::ListUploads,

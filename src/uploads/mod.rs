@@ -18,7 +18,7 @@ use uuid::Uuid;
 pub use check::{AskedPart, Completion, Refused, check_completion};
 pub use sweep::{EndError, SERVICE_ISSUER, end_session, sweep_expired};
 
-use crate::audit::AuditError;
+use crate::audit::{AuditError, InvalidFilter, invalid_filter};
 use crate::presign::{BucketName, ObjectKey, UploadTarget};
 
 /// Where a session stands. `Expired` is also what an open session past its expiry reads
@@ -132,6 +132,37 @@ pub struct SessionFilter {
     pub issuer: Option<String>,
     pub subject: Option<String>,
     pub limit: u32,
+}
+
+impl SessionFilter {
+    /// The filter `GET /uploads` and `presignd uploads list` are given: `state` one of the
+    /// session states, `limit` in 1..=[`MAX_LIST`].
+    pub fn new(
+        state: Option<&str>,
+        issuer: Option<String>,
+        subject: Option<String>,
+        limit: u32,
+    ) -> Result<Self, InvalidFilter> {
+        let state = state
+            .map(|text| {
+                SessionState::parse(text).ok_or_else(|| {
+                    invalid_filter("state", "must be open, completed, aborted or expired")
+                })
+            })
+            .transpose()?;
+        if !(1..=MAX_LIST).contains(&limit) {
+            return Err(invalid_filter(
+                "limit",
+                format!("must be in 1..={MAX_LIST}"),
+            ));
+        }
+        Ok(Self {
+            state,
+            issuer,
+            subject,
+            limit,
+        })
+    }
 }
 
 /// All session SQL lives behind this trait.

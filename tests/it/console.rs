@@ -44,33 +44,13 @@ fn ops(app: &TestApp) -> String {
     app.token_with("olga", json!({"groups": ["ops"]}))
 }
 
-async fn call(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app
-        .http
-        .request(method, format!("{}{path}", app.base))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let text = response.text().await.unwrap();
-    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, value)
+async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
+    app.call(reqwest::Method::GET, path, token, None).await
 }
 
-async fn get(app: &TestApp, path: &str, token: &str) -> (StatusCode, Value) {
-    call(app, reqwest::Method::GET, path, token, None).await
-}
-
-async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-    call(app, reqwest::Method::POST, path, token, Some(body)).await
+async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
+    app.call(reqwest::Method::POST, path, token, Some(body))
+        .await
 }
 
 /// alice: three GET URLs and one denial (her `secrets/`); returns the first URL.
@@ -389,27 +369,27 @@ async fn uploads_are_listed_as_ones_own_or_all_for_ops_who_may_abort_any() {
     assert_eq!(status, 400);
 
     // Someone else's session stays a 404 for bob, and is reachable for ops.
-    let (status, _) = call(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("/uploads/{id}"),
-        &bob,
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/uploads/{id}"),
+            &bob,
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
     let (_, all) = get(&app, "/uploads?state=open", &ops(&app)).await;
     assert_eq!(all["uploads"][0]["id"], id);
     let (status, session) = get(&app, &format!("/uploads/{id}"), &ops(&app)).await;
     assert_eq!(status, 200, "{session}");
-    let (status, aborted) = call(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("/uploads/{id}"),
-        &ops(&app),
-        None,
-    )
-    .await;
+    let (status, aborted) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/uploads/{id}"),
+            &ops(&app),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{aborted}");
     let (_, after) = get(&app, "/uploads", &alice).await;
     assert_eq!(after["uploads"][0]["state"], "aborted");

@@ -214,6 +214,29 @@ impl TestApp {
         token(sub)
     }
 
+    /// `method path` with `token` and a JSON body; the status and the JSON answer (the text
+    /// as a JSON string when it is not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
     /// POSTs `body` to /presign with `token`.
     pub async fn presign(&self, token: &str, body: Value) -> reqwest::Response {
         self.http

@@ -41,33 +41,11 @@ async fn start_with(backend: Backend, config: &str) -> TestApp {
     .await
 }
 
-/// `method path` with `token` and a JSON body; the status and the JSON answer.
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = app
-        .http
-        .request(method, format!("{}{path}", app.base))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
 /// Opens a session; panics unless 201.
 async fn create(app: &TestApp, token: &str, body: Value) -> Value {
-    let (status, answer) = call(app, Method::POST, "/uploads", token, Some(body.clone())).await;
+    let (status, answer) = app
+        .call(Method::POST, "/uploads", token, Some(body.clone()))
+        .await;
     assert_eq!(status, 201, "create {body}: {answer}");
     answer
 }
@@ -84,14 +62,14 @@ async fn upload_parts(
     let parts: Vec<Value> = (1..=sizes.len())
         .map(|n| json!({"part_number": n}))
         .collect();
-    let (status, signed) = call(
-        app,
-        Method::POST,
-        &format!("/uploads/{id}/parts"),
-        token,
-        Some(json!({"parts": parts})),
-    )
-    .await;
+    let (status, signed) = app
+        .call(
+            Method::POST,
+            &format!("/uploads/{id}/parts"),
+            token,
+            Some(json!({"parts": parts})),
+        )
+        .await;
     assert_eq!(status, 200, "{signed}");
     let mut offset = 0;
     let mut etags = Vec::new();
@@ -134,14 +112,14 @@ async fn read_back(app: &TestApp, token: &str, key: &str) -> Vec<u8> {
 
 async fn audit_for(app: &TestApp, upload_id: &str) -> Vec<Value> {
     let ops = app.token_with("ops", json!({"groups": ["ops"]}));
-    let (status, page) = call(
-        app,
-        Method::GET,
-        &format!("/audit?upload_id={upload_id}"),
-        &ops,
-        None,
-    )
-    .await;
+    let (status, page) = app
+        .call(
+            Method::GET,
+            &format!("/audit?upload_id={upload_id}"),
+            &ops,
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{page}");
     page["events"].as_array().unwrap().clone()
 }
@@ -163,7 +141,9 @@ async fn a_multipart_upload_reads_back_identical_and_every_step_is_audited() {
     let id = session["id"].as_str().unwrap();
 
     let parts = upload_parts(&app, &alice, id, &data, &[5 * MIB, 5 * MIB, 2 * MIB + 3]).await;
-    let (status, listed) = call(&app, Method::GET, &format!("/uploads/{id}"), &alice, None).await;
+    let (status, listed) = app
+        .call(Method::GET, &format!("/uploads/{id}"), &alice, None)
+        .await;
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["state"], "open");
     let sizes: Vec<u64> = listed["parts"]
@@ -174,14 +154,14 @@ async fn a_multipart_upload_reads_back_identical_and_every_step_is_audited() {
         .collect();
     assert_eq!(sizes, [5 * MIB as u64, 5 * MIB as u64, 2 * MIB as u64 + 3]);
 
-    let (status, done) = call(
-        &app,
-        Method::POST,
-        &format!("/uploads/{id}/complete"),
-        &alice,
-        Some(completion(&parts)),
-    )
-    .await;
+    let (status, done) = app
+        .call(
+            Method::POST,
+            &format!("/uploads/{id}/complete"),
+            &alice,
+            Some(completion(&parts)),
+        )
+        .await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["size"], data.len());
     assert_eq!(done["key"], "alice/video.bin");
@@ -192,7 +172,9 @@ async fn a_multipart_upload_reads_back_identical_and_every_step_is_audited() {
         "the object is the bytes sent"
     );
 
-    let (_, after) = call(&app, Method::GET, &format!("/uploads/{id}"), &alice, None).await;
+    let (_, after) = app
+        .call(Method::GET, &format!("/uploads/{id}"), &alice, None)
+        .await;
     assert_eq!(after["state"], "completed");
     assert_eq!(after["size"], data.len());
 
@@ -260,13 +242,15 @@ async fn another_caller_gets_404_on_every_route_and_the_probe_is_audited() {
         ),
         (Method::DELETE, format!("/uploads/{id}"), None),
     ] {
-        let (status, problem) = call(&app, method.clone(), &path, &bob, body).await;
+        let (status, problem) = app.call(method.clone(), &path, &bob, body).await;
         assert_eq!(status, 404, "{method} {path}: {problem}");
         assert_eq!(problem["code"], "not_found");
     }
     // Unknown and malformed ids look the same.
     for id in [uuid::Uuid::now_v7().to_string(), "not-an-id".into()] {
-        let (status, _) = call(&app, Method::GET, &format!("/uploads/{id}"), &alice, None).await;
+        let (status, _) = app
+            .call(Method::GET, &format!("/uploads/{id}"), &alice, None)
+            .await;
         assert_eq!(status, 404, "{id}");
     }
     let probes: Vec<Value> = audit_for(&app, id)
@@ -277,7 +261,9 @@ async fn another_caller_gets_404_on_every_route_and_the_probe_is_audited() {
     assert_eq!(probes.len(), 4, "{probes:?}");
     assert!(probes.iter().all(|row| row["outcome"] == "denied"));
     // Alice's session is untouched.
-    let (status, own) = call(&app, Method::GET, &format!("/uploads/{id}"), &alice, None).await;
+    let (status, own) = app
+        .call(Method::GET, &format!("/uploads/{id}"), &alice, None)
+        .await;
     assert_eq!((status, own["state"].as_str()), (200, Some("open")));
 }
 
@@ -304,7 +290,9 @@ async fn completion_refusals_name_the_reason_and_leave_the_session_open() {
         (completion(&parts), "must be at least 5242880 bytes"),
     ];
     for (body, reason) in refusals {
-        let (status, problem) = call(&app, Method::POST, &path, &alice, Some(body.clone())).await;
+        let (status, problem) = app
+            .call(Method::POST, &path, &alice, Some(body.clone()))
+            .await;
         assert_eq!(status, 409, "{body}: {problem}");
         assert_eq!(problem["code"], "conflict");
         assert!(
@@ -312,7 +300,9 @@ async fn completion_refusals_name_the_reason_and_leave_the_session_open() {
             "{problem}"
         );
     }
-    let (status, listed) = call(&app, Method::GET, &format!("/uploads/{id}"), &alice, None).await;
+    let (status, listed) = app
+        .call(Method::GET, &format!("/uploads/{id}"), &alice, None)
+        .await;
     assert_eq!(
         (status, listed["state"].as_str()),
         (200, Some("open")),
@@ -320,13 +310,17 @@ async fn completion_refusals_name_the_reason_and_leave_the_session_open() {
     );
     // Parts left out of a completion are dropped by S3; what was named is the object.
     let first_only = completion(&parts[..1]);
-    let (status, done) = call(&app, Method::POST, &path, &alice, Some(first_only.clone())).await;
+    let (status, done) = app
+        .call(Method::POST, &path, &alice, Some(first_only.clone()))
+        .await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["size"], 5 * MIB);
     let stored = read_back(&app, &alice, "alice/checked.bin").await;
     assert_eq!(Sha256::digest(&stored), Sha256::digest(&data[..5 * MIB]));
     // Done is done.
-    let (status, problem) = call(&app, Method::POST, &path, &alice, Some(first_only)).await;
+    let (status, problem) = app
+        .call(Method::POST, &path, &alice, Some(first_only))
+        .await;
     assert_eq!(status, 409, "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains("completed"),
@@ -348,14 +342,14 @@ async fn a_total_over_the_declared_size_or_the_policy_is_refused() {
     .await;
     let id = declared["id"].as_str().unwrap();
     let parts = upload_parts(&app, &alice, id, &data, &[5 * MIB, 2 * MIB]).await;
-    let (status, problem) = call(
-        &app,
-        Method::POST,
-        &format!("/uploads/{id}/complete"),
-        &alice,
-        Some(completion(&parts)),
-    )
-    .await;
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            &format!("/uploads/{id}/complete"),
+            &alice,
+            Some(completion(&parts)),
+        )
+        .await;
     assert_eq!(status, 409, "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains("declared"),
@@ -371,14 +365,14 @@ async fn a_total_over_the_declared_size_or_the_policy_is_refused() {
     .await;
     let id = undeclared["id"].as_str().unwrap();
     let parts = upload_parts(&app, &alice, id, &data, &[5 * MIB, 2 * MIB]).await;
-    let (status, problem) = call(
-        &app,
-        Method::POST,
-        &format!("/uploads/{id}/complete"),
-        &alice,
-        Some(completion(&parts)),
-    )
-    .await;
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            &format!("/uploads/{id}/complete"),
+            &alice,
+            Some(completion(&parts)),
+        )
+        .await;
     assert_eq!(status, 403, "{problem}");
     assert_eq!(problem["code"], "access_denied");
     assert!(
@@ -389,24 +383,26 @@ async fn a_total_over_the_declared_size_or_the_policy_is_refused() {
         "{problem}"
     );
     // ...and a declared size over the ceiling is refused at create.
-    let (status, _) = call(
-        &app,
-        Method::POST,
-        "/uploads",
-        &alice,
-        Some(json!({"bucket": "uploads", "key": "alice/small/b.bin", "content_length": 7 * MIB})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/uploads",
+            &alice,
+            Some(
+                json!({"bucket": "uploads", "key": "alice/small/b.bin", "content_length": 7 * MIB}),
+            ),
+        )
+        .await;
     assert_eq!(status, 403);
     // Within the ceiling, the same session completes.
-    let (status, done) = call(
-        &app,
-        Method::POST,
-        &format!("/uploads/{id}/complete"),
-        &alice,
-        Some(completion(&parts[..1])),
-    )
-    .await;
+    let (status, done) = app
+        .call(
+            Method::POST,
+            &format!("/uploads/{id}/complete"),
+            &alice,
+            Some(completion(&parts[..1])),
+        )
+        .await;
     assert_eq!(status, 200, "{done}");
 }
 
@@ -433,14 +429,14 @@ async fn a_write_once_session_never_overwrites() {
     .await;
     let id = session["id"].as_str().unwrap();
     let parts = upload_parts(&app, &alice, id, &data, &[1000]).await;
-    let (status, problem) = call(
-        &app,
-        Method::POST,
-        &format!("/uploads/{id}/complete"),
-        &alice,
-        Some(completion(&parts)),
-    )
-    .await;
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            &format!("/uploads/{id}/complete"),
+            &alice,
+            Some(completion(&parts)),
+        )
+        .await;
     assert_eq!(status, 409, "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains("write-once"),
@@ -523,7 +519,9 @@ async fn bad_input_gets_a_problem_naming_the_field() {
         ),
     ];
     for (path, body, field) in cases {
-        let (status, problem) = call(&app, Method::POST, path, &alice, Some(body.clone())).await;
+        let (status, problem) = app
+            .call(Method::POST, path, &alice, Some(body.clone()))
+            .await;
         assert_eq!(status, 400, "{path} {body}: {problem}");
         assert_eq!(problem["code"], "invalid_request");
         assert!(
@@ -535,17 +533,19 @@ async fn bad_input_gets_a_problem_naming_the_field() {
     let huge: Vec<Value> = (1..=10000)
         .map(|n| json!({"part_number": n, "etag": "d41d8cd98f00b204e9800998ecf8427e"}))
         .collect();
-    let (status, problem) = call(
-        &app,
-        Method::POST,
-        &complete_path,
-        &alice,
-        Some(json!({"parts": huge})),
-    )
-    .await;
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            &complete_path,
+            &alice,
+            Some(json!({"parts": huge})),
+        )
+        .await;
     assert_eq!(status, 413, "{problem}");
     // Nothing above closed the session.
-    let (_, listed) = call(&app, Method::GET, &format!("/uploads/{id}"), &alice, None).await;
+    let (_, listed) = app
+        .call(Method::GET, &format!("/uploads/{id}"), &alice, None)
+        .await;
     assert_eq!(listed["state"], "open");
 }
 
@@ -562,38 +562,30 @@ async fn an_aborted_session_refuses_further_calls() {
     let id = session["id"].as_str().unwrap();
     let data = random_bytes(100);
     upload_parts(&app, &alice, id, &data, &[100]).await;
-    let (status, answer) = call(
-        &app,
-        Method::DELETE,
-        &format!("/uploads/{id}"),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, answer) = app
+        .call(Method::DELETE, &format!("/uploads/{id}"), &alice, None)
+        .await;
     assert_eq!((status, answer), (200, json!({})));
-    let (status, problem) = call(
-        &app,
-        Method::POST,
-        &format!("/uploads/{id}/parts"),
-        &alice,
-        Some(json!({"parts": [{"part_number": 2}]})),
-    )
-    .await;
+    let (status, problem) = app
+        .call(
+            Method::POST,
+            &format!("/uploads/{id}/parts"),
+            &alice,
+            Some(json!({"parts": [{"part_number": 2}]})),
+        )
+        .await;
     assert_eq!(status, 409, "{problem}");
     assert!(
         problem["detail"].as_str().unwrap().contains("aborted"),
         "{problem}"
     );
-    let (status, _) = call(
-        &app,
-        Method::DELETE,
-        &format!("/uploads/{id}"),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(Method::DELETE, &format!("/uploads/{id}"), &alice, None)
+        .await;
     assert_eq!(status, 409);
-    let (_, listed) = call(&app, Method::GET, &format!("/uploads/{id}"), &alice, None).await;
+    let (_, listed) = app
+        .call(Method::GET, &format!("/uploads/{id}"), &alice, None)
+        .await;
     assert_eq!(listed["state"], "aborted");
     assert_eq!(listed["parts"], json!([]));
     let rows = audit_for(&app, id).await;
@@ -635,16 +627,18 @@ async fn the_sweeper_aborts_expired_sessions_in_s3() {
     })
     .await;
     assert_eq!(part_files(), 0, "aborted in S3: the part is gone");
-    let (_, listed) = call(&app, Method::GET, &format!("/uploads/{id}"), &alice, None).await;
+    let (_, listed) = app
+        .call(Method::GET, &format!("/uploads/{id}"), &alice, None)
+        .await;
     assert_eq!(listed["state"], "expired");
-    let (status, _) = call(
-        &app,
-        Method::POST,
-        &format!("/uploads/{id}/complete"),
-        &alice,
-        Some(completion(&signed)),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/uploads/{id}/complete"),
+            &alice,
+            Some(completion(&signed)),
+        )
+        .await;
     assert_eq!(status, 409);
 }
 
@@ -707,7 +701,9 @@ async fn ops_list_and_abort_sessions_from_the_command_line() {
         "{}",
         String::from_utf8_lossy(&aborted.stderr)
     );
-    let (_, session) = call(&app, Method::GET, &format!("/uploads/{id}"), &alice, None).await;
+    let (_, session) = app
+        .call(Method::GET, &format!("/uploads/{id}"), &alice, None)
+        .await;
     assert_eq!(session["state"], "aborted");
     let rows = audit_for(&app, id).await;
     assert!(
@@ -740,36 +736,33 @@ async fn two_replicas_on_one_postgres_share_sessions() {
     let id = session["id"].as_str().unwrap();
     // The second replica signs parts for a session the first opened. Both replicas'
     // S3 stores differ, so the parts go to the first one's, which holds the upload.
-    let (status, signed) = call(
-        &second,
-        Method::POST,
-        &format!("/uploads/{id}/parts"),
-        &alice,
-        Some(json!({"parts": [{"part_number": 1}]})),
-    )
-    .await;
+    let (status, signed) = second
+        .call(
+            Method::POST,
+            &format!("/uploads/{id}/parts"),
+            &alice,
+            Some(json!({"parts": [{"part_number": 1}]})),
+        )
+        .await;
     assert_eq!(status, 200, "{signed}");
     let bob = second.token("bob");
-    let (status, _) = call(&second, Method::GET, &format!("/uploads/{id}"), &bob, None).await;
+    let (status, _) = second
+        .call(Method::GET, &format!("/uploads/{id}"), &bob, None)
+        .await;
     assert_eq!(status, 404, "ownership holds on every replica");
     let parts = upload_parts(&first, &alice, id, &data, &[5 * MIB + 7]).await;
-    let (status, done) = call(
-        &first,
-        Method::POST,
-        &format!("/uploads/{id}/complete"),
-        &alice,
-        Some(completion(&parts)),
-    )
-    .await;
+    let (status, done) = first
+        .call(
+            Method::POST,
+            &format!("/uploads/{id}/complete"),
+            &alice,
+            Some(completion(&parts)),
+        )
+        .await;
     assert_eq!(status, 200, "{done}");
-    let (status, problem) = call(
-        &second,
-        Method::DELETE,
-        &format!("/uploads/{id}"),
-        &alice,
-        None,
-    )
-    .await;
+    let (status, problem) = second
+        .call(Method::DELETE, &format!("/uploads/{id}"), &alice, None)
+        .await;
     assert_eq!(
         status, 409,
         "the other replica sees it completed: {problem}"
