@@ -2,10 +2,12 @@
 //! item is validated, decided, rate limited and signed on its own, with its own audit
 //! row; every row commits before the answer, or the whole answer is 503 and no URL leaves.
 
-use axum::Json;
 use axum::extract::{FromRequestParts, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -33,8 +35,8 @@ pub struct BatchBody {
     /// 1..=`server.max_batch_items` bodies of `POST /presign` (see `PresignRequest`). Each
     /// is checked on its own, so an item that is not a valid body is an error entry in the
     /// results, not a failed batch: the schema accepts any item for that reason.
-    #[schema(min_items = 1)]
-    pub items: Vec<serde_json::Value>,
+    #[schema(min_items = 1, value_type = Vec<Object>)]
+    pub items: Vec<Box<RawValue>>,
 }
 
 /// One result per item, in item order.
@@ -121,7 +123,7 @@ pub async fn presign_batch(
     caller: Caller,
     slot: BatchSlot,
     body: Result<BatchJson<BatchBody>, ApiError>,
-) -> Result<Json<BatchResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let items = match body {
         Ok(BatchJson(body)) => body.items,
         Err(error) => return Err(state.refuse(caller.refuse(ENDPOINT, error)).await),
@@ -134,7 +136,7 @@ pub async fn presign_batch(
 
     let mut audited: Vec<Pending<Result<Presigned, ApiError>>> = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        let issued = match serde_json::from_value::<PresignBody>(item) {
+        let issued = match serde_json::from_str::<PresignBody>(item.get()) {
             Ok(body) => issue(&state, &caller, body).await,
             Err(error) => {
                 let error = ApiError::InvalidRequest(format!("items[{index}]: {error}"));
@@ -156,5 +158,8 @@ pub async fn presign_batch(
             Err(error) => ItemResult::Error(Problem::new(&error, &caller.request_id)),
         })
         .collect();
-    Ok(Json(BatchResponse { results }))
+    // Serialised while the slot is held, so that the slots bound the answers in memory
+    // too; only the bytes outlive it.
+    let body = serde_json::to_vec(&BatchResponse { results }).map_err(ApiError::internal)?;
+    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
 }
