@@ -222,6 +222,8 @@ start_presignd() { # NAME DATABASE_URL [RETENTION_DAYS]
 }
 
 start_presignd sqlite "sqlite://$WORK/audit.db"
+# Batches get a server of their own, so that its peak RSS is the batches' alone.
+start_presignd sqlite-batch "sqlite://$WORK/batch.db"
 if [ "$POSTGRES" = 1 ]; then
   PG_DB=presignd_bench_$(date +%s)_$$
   PG_DBS+=("$PG_DB")
@@ -286,7 +288,7 @@ check() { # NAME URL-PATH TSV-FILE JQ-FILTER
 check ceiling /presign "$WORK/presign-hs.tsv" '.url | test("X-Amz-Signature")'
 check sqlite /presign "$WORK/presign-hs.tsv" '.url | test("x-presignd-id")'
 check sqlite /presign "$WORK/presign-rs.tsv" '.url | test("x-presignd-id")'
-check sqlite /presign/batch "$WORK/batch-100.tsv" '[.results[] | .ok.url | test("x-presignd-id")] | length == 100 and all'
+check sqlite-batch /presign/batch "$WORK/batch-100.tsv" '[.results[] | .ok.url | test("x-presignd-id")] | length == 100 and all'
 [ "$POSTGRES" = 1 ] && check postgres /presign "$WORK/presign-hs.tsv" '.url | test("x-presignd-id")'
 [ "$COMPANION" = 1 ] && check companion /s3/params "$WORK/companion.tsv" '.fields["X-Amz-Signature"]'
 
@@ -407,8 +409,8 @@ SCENARIOS=(
   "presignd-sqlite-rs256|sqlite|presign-rs|as above with RS256 tokens"
 )
 SCENARIOS+=(
-  "sqlite-batch100|sqlite|batch-100|presignd POST /presign/batch, 100 GET items, SQLite audit"
-  "sqlite-batch1000|sqlite|batch-1000|presignd POST /presign/batch, 1000 GET items, SQLite audit"
+  "sqlite-batch100|sqlite-batch|batch-100|presignd POST /presign/batch, 100 GET items, SQLite audit"
+  "sqlite-batch1000|sqlite-batch|batch-1000|presignd POST /presign/batch, 1000 GET items, SQLite audit"
   "sqlite-link|sqlite|links-sqlite|presignd GET /l/{token} (302), unlimited link, SQLite audit"
 )
 [ "$POSTGRES" = 1 ] && SCENARIOS+=(
@@ -505,6 +507,7 @@ done
 
 # Every issued URL has its row: count them (each wrk request that got a 200 is one row).
 AUDIT_SQLITE=$(sqlite3 "$WORK/audit.db" 'SELECT count(*) FROM audit_events' 2>/dev/null || echo "?")
+AUDIT_SQLITE_BATCH=$(sqlite3 "$WORK/batch.db" 'SELECT count(*) FROM audit_events' 2>/dev/null || echo "?")
 AUDIT_PG="-"
 [ "$POSTGRES" = 1 ] && AUDIT_PG=$(psql "$PG_URL_BASE/$PG_DB" -qAtc 'SELECT count(*) FROM audit_events')
 
@@ -590,7 +593,7 @@ if [ "$SWEEP_DAYS" -gt 0 ]; then
   echo "  SQLite ${SWEPT_ROWS_SQLITE:--}, PostgreSQL ${SWEPT_ROWS_PG:--}"
 fi
 echo
-echo "audit rows: SQLite $AUDIT_SQLITE, PostgreSQL $AUDIT_PG (one per URL issued, checks included)"
+echo "audit rows: SQLite $AUDIT_SQLITE (batches: $AUDIT_SQLITE_BATCH), PostgreSQL $AUDIT_PG (one per URL issued, checks included)"
 echo "scenarios:"
 for s in "${SCENARIOS[@]}"; do
   IFS='|' read -r name _ _ what <<<"$s"

@@ -35,7 +35,7 @@ pub struct BatchBody {
     /// 1..=`server.max_batch_items` bodies of `POST /presign` (see `PresignRequest`). Each
     /// is checked on its own, so an item that is not a valid body is an error entry in the
     /// results, not a failed batch: the schema accepts any item for that reason.
-    #[schema(min_items = 1, value_type = Vec<Object>)]
+    #[schema(min_items = 1, value_type = Vec<serde_json::Value>)]
     pub items: Vec<Box<RawValue>>,
 }
 
