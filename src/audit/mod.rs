@@ -12,6 +12,9 @@ macro_rules! insert_columns {
     };
 }
 
+/// How many columns `insert_columns!` names: the parameters each row binds.
+const INSERT_COLUMNS: usize = 19;
+
 mod filters;
 mod postgres;
 mod sanitize;

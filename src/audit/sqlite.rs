@@ -30,6 +30,10 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 /// passive checkpoint never does: under steady writes the log is never wholly copied at
 /// the moment a transaction starts, and it would grow without end.
 const WAL_RESTART_PAGES: i64 = 2048;
+/// Rows per INSERT: SQLite refuses a statement with more than 32 766 parameters
+/// (`SQLITE_MAX_VARIABLE_NUMBER`), and the writer's batches of whole requests (four
+/// 1000-item batches, say) can hold more rows than one statement may.
+const ROWS_PER_STATEMENT: usize = 32_766 / super::INSERT_COLUMNS;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -124,6 +128,33 @@ fn decode_row(row: &SqliteRow) -> Result<AuditEvent, AuditError> {
     })
 }
 
+/// One multi-row INSERT of `events` (at most [`ROWS_PER_STATEMENT`]).
+fn insert(events: &[AuditEvent]) -> QueryBuilder<Sqlite> {
+    let mut insert = QueryBuilder::<Sqlite>::new(insert_columns!());
+    insert.push_values(events, |mut row, event| {
+        row.push_bind(event.id)
+            .push_bind(encode_time(event.time))
+            .push_bind(&event.request_id)
+            .push_bind(event.outcome.as_str())
+            .push_bind(&event.reason)
+            .push_bind(&event.issuer)
+            .push_bind(&event.subject)
+            .push_bind(&event.client_ip)
+            .push_bind(&event.user_agent)
+            .push_bind(&event.action)
+            .push_bind(&event.bucket)
+            .push_bind(&event.key)
+            .push_bind(event.expires_at.map(encode_time))
+            .push_bind(event.expires_in)
+            .push_bind(&event.statement)
+            .push_bind(super::fingerprint_bytes(&event.signature_sha256))
+            .push_bind(event.request.to_string())
+            .push_bind(event.link_id)
+            .push_bind(event.upload_id);
+    });
+    insert
+}
+
 #[async_trait]
 impl AuditStore for SqliteStore {
     async fn migrate(&self) -> Result<(), AuditError> {
@@ -134,33 +165,22 @@ impl AuditStore for SqliteStore {
     }
 
     async fn insert_batch(&self, events: &[AuditEvent]) -> Result<(), AuditError> {
-        if events.is_empty() {
-            return Ok(());
+        match events.len() {
+            0 => Ok(()),
+            1..=ROWS_PER_STATEMENT => {
+                insert(events).build().execute(&self.writer).await?;
+                Ok(())
+            }
+            // Several statements, one transaction: every row of the batch commits, or none.
+            _ => {
+                let mut transaction = self.writer.begin().await?;
+                for chunk in events.chunks(ROWS_PER_STATEMENT) {
+                    insert(chunk).build().execute(&mut *transaction).await?;
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
         }
-        let mut insert = QueryBuilder::<Sqlite>::new(insert_columns!());
-        insert.push_values(events, |mut row, event| {
-            row.push_bind(event.id)
-                .push_bind(encode_time(event.time))
-                .push_bind(&event.request_id)
-                .push_bind(event.outcome.as_str())
-                .push_bind(&event.reason)
-                .push_bind(&event.issuer)
-                .push_bind(&event.subject)
-                .push_bind(&event.client_ip)
-                .push_bind(&event.user_agent)
-                .push_bind(&event.action)
-                .push_bind(&event.bucket)
-                .push_bind(&event.key)
-                .push_bind(event.expires_at.map(encode_time))
-                .push_bind(event.expires_in)
-                .push_bind(&event.statement)
-                .push_bind(super::fingerprint_bytes(&event.signature_sha256))
-                .push_bind(event.request.to_string())
-                .push_bind(event.link_id)
-                .push_bind(event.upload_id);
-        });
-        insert.build().execute(&self.writer).await?;
-        Ok(())
     }
 
     async fn sync(&self) -> Result<(), AuditError> {
@@ -278,6 +298,37 @@ mod tests {
             .await
             .unwrap();
         pages
+    }
+
+    #[test]
+    fn insert_columns_counts_the_column_list() {
+        let list = insert_columns!();
+        let columns = list[list.find('(').unwrap() + 1..list.find(')').unwrap()].split(',');
+        assert_eq!(columns.count(), crate::audit::INSERT_COLUMNS);
+    }
+
+    #[tokio::test]
+    async fn a_batch_over_the_parameter_limit_commits_whole() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        let rows = ROWS_PER_STATEMENT * 2 + 1;
+        let batch: Vec<_> = (0..rows).map(|_| sample_event()).collect();
+        store.insert_batch(&batch).await.unwrap();
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(stored as usize, rows);
+
+        // All or nothing: a duplicate id in the last statement leaves no row of the batch.
+        let mut batch: Vec<_> = (0..rows).map(|_| sample_event()).collect();
+        batch[rows - 1].id = batch[0].id;
+        store.insert_batch(&batch).await.unwrap_err();
+        let after: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert_eq!(after, stored);
     }
 
     #[tokio::test]
