@@ -239,6 +239,8 @@ copy_pg() { # TEMPLATE -> prints the new database's name
 if [ -n "$FILLED_SQLITE" ]; then
   log "copying $FILLED_SQLITE"
   cp "$FILLED_SQLITE" "$WORK/filled.db"
+  # Written back before it serves: else the first fsyncs wait behind gigabytes of writeback.
+  sync "$WORK/filled.db"
   start_presignd sqlite-full "sqlite://$WORK/filled.db"
 fi
 if [ -n "$FILLED_PG" ]; then
@@ -480,6 +482,7 @@ sweep() { # NAME DATABASE_URL FULL_SCENARIO
 if [ "$SWEEP_DAYS" -gt 0 ]; then
   if [ -n "$FILLED_SQLITE" ]; then
     cp "$FILLED_SQLITE" "$WORK/sweep.db"
+    sync "$WORK/sweep.db"
     sweep sqlite-sweep "sqlite://$WORK/sweep.db" sqlite-full
     SWEPT_ROWS_SQLITE=$(sqlite3 "$WORK/sweep.db" 'SELECT count(*) FROM audit_events' 2>/dev/null || echo "?")
   fi
