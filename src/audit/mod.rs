@@ -12,8 +12,20 @@ macro_rules! insert_columns {
     };
 }
 
-/// How many columns `insert_columns!` names: the parameters each row binds.
-const INSERT_COLUMNS: usize = 19;
+/// How many columns `insert_columns!` names (its commas, plus one): the parameters each
+/// row binds.
+const INSERT_COLUMNS: usize = {
+    let sql = insert_columns!().as_bytes();
+    let mut columns = 1;
+    let mut at = 0;
+    while at < sql.len() {
+        if sql[at] == b',' {
+            columns += 1;
+        }
+        at += 1;
+    }
+    columns
+};
 
 mod filters;
 mod postgres;

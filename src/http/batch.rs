@@ -2,8 +2,8 @@
 //! item is validated, decided, rate limited and signed on its own, with its own audit
 //! row; every row commits before the answer, or the whole answer is 503 and no URL leaves.
 
+use axum::Json;
 use axum::extract::{FromRequestParts, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -159,8 +159,7 @@ pub async fn presign_batch(
             Err(error) => ItemResult::Error(Problem::new(&error, &caller.request_id)),
         })
         .collect();
-    // Serialised while the slot is held, so that the slots bound the answers in memory
-    // too; only the bytes outlive it.
-    let body = serde_json::to_vec(&BatchResponse { results }).map_err(ApiError::internal)?;
-    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
+    // Serialised (Json's into_response writes the bytes at once) while the slot is held,
+    // so that the slots bound the answers in memory too; only the bytes outlive it.
+    Ok(Json(BatchResponse { results }).into_response())
 }

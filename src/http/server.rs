@@ -67,7 +67,7 @@ impl ConnectionLimits {
 /// 1000-item batch body (130 KB) grew each keep-alive connection's read buffer, which it
 /// kept between requests: 64 connections of such batches peaked at 96–100 MiB, at 55 MiB
 /// with this cap, at the same rate. It also bounds a request head to 64 KiB.
-const READ_BUFFER_MAX: usize = 64 * 1024;
+const CONNECTION_BUFFER_MAX: usize = 64 * 1024;
 
 /// Serves `router` on `listener` within `limits` until `shutdown` completes; then stops
 /// accepting, closes idle connections, lets in-flight requests finish for at most
@@ -83,7 +83,7 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(READ_BUFFER_MAX);
+        .max_buf_size(CONNECTION_BUFFER_MAX);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
