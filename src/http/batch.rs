@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::extract::JsonObject;
 use super::presign::{PresignBody, PresignResponse, issue};
 use super::{AppState, BatchJson};
 use crate::audit::Pending;
@@ -137,8 +138,8 @@ pub async fn presign_batch(
 
     let mut audited: Vec<Pending<Result<Presigned, ApiError>>> = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        let issued = match serde_json::from_str::<PresignBody>(item.get()) {
-            Ok(body) => issue(&state, &caller, body).await,
+        let issued = match serde_json::from_str::<JsonObject<PresignBody>>(item.get()) {
+            Ok(JsonObject(body)) => issue(&state, &caller, body).await,
             Err(error) => {
                 let error = ApiError::InvalidRequest(format!("items[{index}]: {error}"));
                 Err(caller.refuse(ENDPOINT, error))

@@ -9,7 +9,9 @@ use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use ipnet::IpNet;
-use serde::de::DeserializeOwned;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
 use super::AppState;
 use crate::auth::{AuthError, Principal};
@@ -189,9 +191,35 @@ async fn json_body<T: DeserializeOwned>(
     state: &AppState,
     limit: usize,
 ) -> Result<T, ApiError> {
-    match axum::Json::<T>::from_request(request, state).await {
-        Ok(axum::Json(value)) => Ok(value),
+    match axum::Json::<JsonObject<T>>::from_request(request, state).await {
+        Ok(axum::Json(JsonObject(value))) => Ok(value),
         Err(rejection) => Err(json_rejection(rejection, limit)),
+    }
+}
+
+/// `T` read from a JSON object only: serde's derived structs also take their fields as an
+/// array, in order, which no schema of ours allows and no client means.
+pub(crate) struct JsonObject<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(std::marker::PhantomData))
+            .map(Self)
     }
 }
 

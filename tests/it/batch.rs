@@ -42,12 +42,13 @@ async fn each_item_is_decided_signed_and_audited_on_its_own() {
         {"bucket": BUCKET, "key": "alice/c", "method": "GET", "acl": "public-read"},
         {"bucket": BUCKET, "key": "alice/new", "method": "PUT", "content_type": "text/plain"},
         "not an object",
+        [BUCKET, "alice/a", "GET"],
     ]});
     let response = app.batch(&token, &items).await;
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     let results = answer["results"].as_array().unwrap();
-    assert_eq!(results.len(), 6, "{answer}");
+    assert_eq!(results.len(), 7, "{answer}");
 
     for (index, name) in [(0, "a"), (2, "b")] {
         let ok = &results[index]["ok"];
@@ -69,7 +70,7 @@ async fn each_item_is_decided_signed_and_audited_on_its_own() {
     assert_eq!(denied["status"], 403, "{denied}");
     assert_eq!(denied["code"], "access_denied");
     assert!(denied["detail"].as_str().unwrap().contains("bob/a"));
-    for (index, names) in [(3, "acl"), (5, "items[5]")] {
+    for (index, names) in [(3, "acl"), (5, "items[5]"), (6, "expected a JSON object")] {
         let invalid = &results[index]["error"];
         assert_eq!(invalid["code"], "invalid_request", "{invalid}");
         assert!(
@@ -80,7 +81,7 @@ async fn each_item_is_decided_signed_and_audited_on_its_own() {
 
     // One row per item, the denial and the invalid items included.
     let rows = app.audit_rows().await;
-    assert_eq!(rows.len() - before, 6, "{rows:?}");
+    assert_eq!(rows.len() - before, 7, "{rows:?}");
     for index in [0, 2, 4] {
         let id = results[index]["ok"]["audit_id"].as_str().unwrap();
         let row = rows.iter().find(|row| row.id.to_string() == id).unwrap();
@@ -97,7 +98,7 @@ async fn each_item_is_decided_signed_and_audited_on_its_own() {
         .iter()
         .filter(|row| row.outcome == Outcome::Denied && row.key.is_none())
         .count();
-    assert_eq!(refused, 2, "both invalid items are audited");
+    assert_eq!(refused, 3, "every invalid item is audited");
 }
 
 #[tokio::test]
@@ -116,6 +117,18 @@ async fn batch_limits_are_its_own() {
     assert_eq!(empty.status(), 400);
     let problem: Value = empty.json().await.unwrap();
     assert!(problem["detail"].as_str().unwrap().contains("items"));
+
+    // The body is an object: the array form serde's derived structs also take is refused.
+    let bare = app.batch(&token, &json!([[item(0)]])).await;
+    assert_eq!(bare.status(), 400);
+    let problem: Value = bare.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expected a JSON object"),
+        "{problem}"
+    );
 
     // More than max_body_bytes allows for /presign, within the batch's own limit.
     let many: Vec<Value> = (0..300).map(item).collect();
