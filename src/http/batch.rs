@@ -10,17 +10,44 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::sync::Arc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use super::extract::JsonObject;
 use super::presign::{PresignBody, PresignResponse, issue};
 use super::{AppState, BatchJson};
-use crate::audit::Pending;
+use crate::audit::{Outcome, Pending};
 use crate::error::{ApiError, Problem};
 use crate::issuance::Caller;
 use crate::presign::{Presigned, ReleasedUrl};
 
 /// The endpoint, as the audit row's action for a body or item whose method is unknown.
 const ENDPOINT: &str = "POST /presign/batch";
+
+/// Each item's presign body read, decided and signed (or refused), in order; and whether
+/// any was signed.
+async fn issue_all(
+    state: &AppState,
+    caller: &Caller,
+    items: Vec<Box<RawValue>>,
+) -> (Vec<Pending<Result<Presigned, ApiError>>>, bool) {
+    let mut audited = Vec::with_capacity(items.len());
+    let mut any_issued = false;
+    for (index, item) in items.into_iter().enumerate() {
+        let issued = match serde_json::from_str::<JsonObject<PresignBody>>(item.get()) {
+            Ok(JsonObject(body)) => issue(state, caller, body).await,
+            Err(error) => {
+                let error = ApiError::InvalidRequest(format!("items[{index}]: {error}"));
+                Err(caller.refuse(ENDPOINT, error))
+            }
+        };
+        any_issued |= issued.is_ok();
+        audited.push(match issued {
+            Ok(signed) => signed.map(Ok),
+            Err(refusal) => refusal.into_pending().map(Err),
+        });
+    }
+    (audited, any_issued)
+}
 
 /// Up to `server.max_batch_items` presign bodies.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -136,20 +163,19 @@ pub async fn presign_batch(
         return Err(state.refuse(caller.refuse(ENDPOINT, error)).await);
     }
 
-    let mut audited: Vec<Pending<Result<Presigned, ApiError>>> = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
-        let issued = match serde_json::from_str::<JsonObject<PresignBody>>(item.get()) {
-            Ok(JsonObject(body)) => issue(&state, &caller, body).await,
-            Err(error) => {
-                let error = ApiError::InvalidRequest(format!("items[{index}]: {error}"));
-                Err(caller.refuse(ENDPOINT, error))
-            }
-        };
-        audited.push(match issued {
-            Ok(signed) => signed.map(Ok),
-            Err(refusal) => refusal.into_pending().map(Err),
-        });
-    }
+    // The items are decided in a span without an `outcome` field, so that each decision
+    // does not rewrite the request span's (which re-serialises its fields for the JSON
+    // log); the request takes one outcome for the batch instead.
+    let items_span = tracing::info_span!("items", count = items.len());
+    let (audited, any_issued) = issue_all(&state, &caller, items)
+        .instrument(items_span)
+        .await;
+    let outcome = if any_issued {
+        Outcome::Issued
+    } else {
+        Outcome::Denied
+    };
+    tracing::Span::current().record("outcome", outcome.as_str());
 
     let _slot = slot.into_committing(&state.batch_slots).await?;
     let committed = state.audit.commit_all(audited).await?;

@@ -13,8 +13,11 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     IdentityCache, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    StalledStreamProtectionConfig,
 };
 use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use time::OffsetDateTime;
@@ -284,10 +287,20 @@ struct ClientKey {
     force_path_style: bool,
 }
 
+/// The SDK clients of one region and endpoint.
+#[derive(Debug)]
+struct Clients {
+    /// For presigning: without the retry, timeout and stalled-stream machinery that a
+    /// request never sent does not use and that the SDK would otherwise run for every URL.
+    signing: aws_sdk_s3::Client,
+    /// For the calls presignd makes itself (multipart), with the SDK's defaults.
+    sending: aws_sdk_s3::Client,
+}
+
 /// Signs URLs; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Presigner {
-    clients: HashMap<ClientKey, aws_sdk_s3::Client>,
+    clients: HashMap<ClientKey, Clients>,
     default_client: Option<ClientKey>,
     bucket_clients: HashMap<String, ClientKey>,
     credentials: TrackedCredentials,
@@ -331,7 +344,7 @@ impl Presigner {
         for key in default_client.iter().chain(bucket_clients.values()) {
             clients
                 .entry(key.clone())
-                .or_insert_with(|| build_client(sdk_config, key, &credentials));
+                .or_insert_with(|| build_clients(sdk_config, key, &credentials));
         }
         Ok(Self {
             clients,
@@ -341,16 +354,13 @@ impl Presigner {
         })
     }
 
-    /// The client for `bucket`'s region and endpoint.
-    fn client_for(&self, bucket: &BucketName) -> Result<&aws_sdk_s3::Client, PresignError> {
-        self.route(bucket).map(|(_, client)| client)
+    /// The client that sends requests to `bucket`'s region and endpoint.
+    fn sending_client(&self, bucket: &BucketName) -> Result<&aws_sdk_s3::Client, PresignError> {
+        self.route(bucket).map(|(_, clients)| &clients.sending)
     }
 
-    /// `bucket`'s client and what it was built for.
-    fn route(
-        &self,
-        bucket: &BucketName,
-    ) -> Result<(&ClientKey, &aws_sdk_s3::Client), PresignError> {
+    /// `bucket`'s clients and what they were built for.
+    fn route(&self, bucket: &BucketName) -> Result<(&ClientKey, &Clients), PresignError> {
         let client_key = self
             .bucket_clients
             .get(bucket.as_str())
@@ -361,7 +371,8 @@ impl Presigner {
 
     /// Signs `request`. The lifetime is cut to what the credentials can back.
     pub async fn presign(&self, request: &PresignRequest) -> Result<Presigned, PresignError> {
-        let (client_key, client) = self.route(&request.bucket)?;
+        let (client_key, clients) = self.route(&request.bucket)?;
+        let client = &clients.signing;
 
         let credentials = self
             .credentials
@@ -484,10 +495,10 @@ impl Presigner {
         bucket: &BucketName,
         key: &ObjectKey,
     ) -> Result<String, PresignError> {
-        let client = self.client_for(bucket)?;
+        let (_, clients) = self.route(bucket)?;
         let presigning = PresigningConfig::expires_in(Duration::from_secs(60))
             .map_err(|e| PresignError::Sdk(e.into()))?;
-        let bucket_url = bucket_url(client, bucket.as_str(), presigning).await?;
+        let bucket_url = bucket_url(&clients.signing, bucket.as_str(), presigning).await?;
         Ok(format!("{bucket_url}/{}", encode_key(key.as_str())))
     }
 
@@ -564,13 +575,16 @@ impl Unreleased {
             .ok_or(PresignError::MalformedUrl("a query string"))?;
         let mut found_signature = None;
         let mut access_key_id = None;
-        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            match name.as_ref() {
-                "X-Amz-Signature" => found_signature = Some(value.into_owned()),
-                "X-Amz-Credential" => {
-                    access_key_id = value.split('/').next().map(str::to_owned);
+        // Only the two parameters read are decoded, not the security token and the rest.
+        let wanted = |pair: &&str| {
+            pair.starts_with("X-Amz-Signature=") || pair.starts_with("X-Amz-Credential=")
+        };
+        for pair in query.split('&').filter(wanted) {
+            for (name, value) in url::form_urlencoded::parse(pair.as_bytes()) {
+                match name.as_ref() {
+                    "X-Amz-Signature" => found_signature = Some(value.into_owned()),
+                    _ => access_key_id = value.split('/').next().map(str::to_owned),
                 }
-                _ => {}
             }
         }
         let found_signature =
@@ -637,11 +651,11 @@ fn lifetime_within(
     Ok(requested.min(Duration::from_secs(remaining)))
 }
 
-fn build_client(
+fn build_clients(
     sdk_config: &SdkConfig,
     key: &ClientKey,
     credentials: &TrackedCredentials,
-) -> aws_sdk_s3::Client {
+) -> Clients {
     let mut builder = aws_sdk_s3::config::Builder::from(sdk_config)
         .region(Region::new(key.region.clone()))
         .force_path_style(key.force_path_style)
@@ -656,7 +670,15 @@ fn build_client(
     if let Some(endpoint) = &key.endpoint_url {
         builder = builder.endpoint_url(endpoint);
     }
-    aws_sdk_s3::Client::from_conf(builder.build())
+    let signing = builder
+        .clone()
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(TimeoutConfig::disabled())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
+    Clients {
+        signing: aws_sdk_s3::Client::from_conf(signing.build()),
+        sending: aws_sdk_s3::Client::from_conf(builder.build()),
+    }
 }
 
 #[cfg(test)]

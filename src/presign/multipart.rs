@@ -119,7 +119,7 @@ impl Presigner {
     ) -> Result<String, S3CallError> {
         const OPERATION: &str = "CreateMultipartUpload";
         let mut create = self
-            .client_for(bucket)?
+            .sending_client(bucket)?
             .create_multipart_upload()
             .bucket(bucket.as_str())
             .key(key.as_str())
@@ -145,7 +145,7 @@ impl Presigner {
         target: UploadTarget<'_>,
     ) -> Result<Vec<ListedPart>, S3CallError> {
         const OPERATION: &str = "ListParts";
-        let client = self.client_for(target.bucket)?;
+        let client = self.sending_client(target.bucket)?;
         let mut parts = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -203,7 +203,7 @@ impl Presigner {
             ))
             .build();
         let mut complete = self
-            .client_for(target.bucket)?
+            .sending_client(target.bucket)?
             .complete_multipart_upload()
             .bucket(target.bucket.as_str())
             .key(target.key.as_str())
@@ -226,7 +226,7 @@ impl Presigner {
     pub async fn abort_multipart(&self, target: UploadTarget<'_>) -> Result<(), S3CallError> {
         const OPERATION: &str = "AbortMultipartUpload";
         let aborted = self
-            .client_for(target.bucket)?
+            .sending_client(target.bucket)?
             .abort_multipart_upload()
             .bucket(target.bucket.as_str())
             .key(target.key.as_str())

@@ -214,3 +214,40 @@ async fn no_url_leaves_when_the_rows_cannot_commit() {
     assert!(text.contains("audit_unavailable"), "{text}");
     assert!(!text.contains("X-Amz-Signature"), "{text}");
 }
+
+#[tokio::test]
+async fn the_access_log_has_one_outcome_for_the_batch() {
+    let mut server = crate::harness::Server::builder(crate::harness::POLICY)
+        .spawn()
+        .await;
+    let alice = crate::harness::token("alice");
+    let client = crate::harness::http_client();
+    let post = |items: Value| {
+        client
+            .post(format!("{}/presign/batch", server.base()))
+            .bearer_auth(&alice)
+            .json(&json!({ "items": items }))
+            .send()
+    };
+    let mixed = post(json!([
+        {"bucket": BUCKET, "key": "alice/a", "method": "GET"},
+        {"bucket": BUCKET, "key": "bob/a", "method": "GET"},
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(mixed.status(), 200);
+    let denied = post(json!([{"bucket": BUCKET, "key": "bob/a", "method": "GET"}]))
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 200);
+    server.wait_for_log(&["/presign/batch", "denied"]).await;
+
+    let access: Vec<Value> = server
+        .log()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["span"]["route"] == "/presign/batch")
+        .collect();
+    let outcomes: Vec<&Value> = access.iter().map(|line| &line["span"]["outcome"]).collect();
+    assert_eq!(outcomes, ["issued", "denied"], "{access:?}");
+}
