@@ -55,11 +55,13 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// Keeps trace export alive; dropping it flushes what is buffered. Hold it until exit.
+/// Keeps the log writer and trace export alive; dropping it flushes what is buffered.
+/// Hold it until exit.
 #[must_use]
 pub struct TelemetryGuard {
     #[cfg(feature = "otel")]
     tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    _log_writer: tracing_appender::non_blocking::WorkerGuard,
 }
 
 impl Drop for TelemetryGuard {
@@ -79,7 +81,13 @@ pub fn init(log: &LogConfig) -> TelemetryGuard {
     use tracing_subscriber::util::SubscriberInitExt;
 
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&log.level));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Lines are written by a thread of their own, not by the runtime's workers between
+    // requests; lossless, so a full buffer slows logging callers rather than dropping lines.
+    let (writer, log_writer) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("presignd-log")
+        .finish(std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
     let fmt = match log.format {
         LogFormat::Json => fmt
             .json()
@@ -95,12 +103,17 @@ pub fn init(log: &LogConfig) -> TelemetryGuard {
     {
         let (otel_layer, tracer_provider) = otel::layer();
         registry.with(otel_layer).init();
-        TelemetryGuard { tracer_provider }
+        TelemetryGuard {
+            tracer_provider,
+            _log_writer: log_writer,
+        }
     }
     #[cfg(not(feature = "otel"))]
     {
         registry.init();
-        TelemetryGuard {}
+        TelemetryGuard {
+            _log_writer: log_writer,
+        }
     }
 }
 
