@@ -165,8 +165,13 @@ pub async fn presign_batch(
 
     // The items are decided in a span without an `outcome` field, so that each decision
     // does not rewrite the request span's (which re-serialises its fields for the JSON
-    // log); the request takes one outcome for the batch instead.
-    let items_span = tracing::info_span!("items", count = items.len());
+    // log); the request takes one outcome for the batch instead. The JSON log shows only
+    // the current span, so this one carries the request id for events within it.
+    let items_span = tracing::info_span!(
+        "items",
+        request_id = %caller.request_id,
+        count = items.len()
+    );
     let (audited, any_issued) = issue_all(&state, &caller, items)
         .instrument(items_span)
         .await;
