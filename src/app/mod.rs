@@ -191,6 +191,7 @@ impl App {
             )),
             tokio::spawn(background::forget_idle_buckets(state.rate_limits.clone())),
             tokio::spawn(background::fold_metrics(state.metrics.clone())),
+            tokio::spawn(background::roll_up_hours(state.audit_store.clone())),
         ];
         Ok(App {
             state,

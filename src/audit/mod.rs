@@ -28,12 +28,14 @@ const INSERT_COLUMNS: usize = {
 };
 
 mod filters;
+mod hourly;
 mod postgres;
 mod sanitize;
 mod sqlite;
 mod stats;
 mod writer;
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -47,11 +49,11 @@ use uuid::Uuid;
 pub(crate) use filters::{
     AuditFilters, InvalidFilter, id as filter_id, invalid as invalid_filter, time as filter_time,
 };
+pub use hourly::roll_up_all;
+pub(crate) use hourly::{ROLL_UP_INTERVAL, hours_kept_from, read_stats, roll_up_step};
 use postgres::PostgresStore;
 use sqlite::SqliteStore;
-pub(crate) use stats::{
-    AuditStats, StatsFilters, StatsQuery, StatsRow, assemble as assemble_stats,
-};
+pub(crate) use stats::{AuditStats, StatsFilters, StatsQuery, StatsRow};
 pub use writer::{AuditWriter, Committed, Pending, WriterSettings};
 
 /// The query parameter that carries the audit id inside every URL, covered by the
@@ -359,6 +361,22 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, AuditError>;
     /// The rows matching `query.rows` counted by bucket, action and outcome.
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<StatsRow>, AuditError>;
+    /// The first hour (since the epoch) not yet in the hourly counts; `None` before the
+    /// first roll-up (see `hourly`).
+    async fn counted_through(&self) -> Result<Option<i64>, AuditError>;
+    /// The hour of the oldest row; `None` for an empty log.
+    async fn oldest_hour(&self) -> Result<Option<i64>, AuditError>;
+    /// Replaces the counts of `hours` with `counts` (slots of an hourly stats query) and
+    /// marks every hour before `hours.end` counted, in one transaction.
+    async fn save_hourly(&self, hours: Range<i64>, counts: &[StatsRow]) -> Result<(), AuditError>;
+    /// The hourly counts of `hours` for `query`'s action and outcome, as its slots.
+    async fn hourly_stats(
+        &self,
+        query: &StatsQuery,
+        hours: Range<i64>,
+    ) -> Result<Vec<StatsRow>, AuditError>;
+    /// Deletes the counts of the hours before `hour`.
+    async fn forget_hours_before(&self, hour: i64) -> Result<(), AuditError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), AuditError>;
     /// Deletes up to `batch` rows older than `cutoff`; returns how many went.

@@ -2,6 +2,8 @@
 //! fingerprint is kept as its 32 bytes (`bytea`, migration `20261204130000`). The SQL stays
 //! within what PostgreSQL-compatible engines share (DESIGN §9).
 
+use std::ops::Range;
+
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::types::Json;
@@ -9,7 +11,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
 
 use super::{
-    AuditError, AuditEvent, AuditQuery, AuditStore, Outcome, StatsQuery, StatsRow, like_prefix,
+    AuditError, AuditEvent, AuditQuery, AuditStore, Outcome, StatsQuery, StatsRow, hourly,
+    like_prefix,
 };
 
 /// Batches committing at once, each on its own connection, so that one commit's round trip
@@ -148,6 +151,35 @@ impl AuditStore for PostgresStore {
         select.push(" GROUP BY slot, action, outcome");
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(super::decode_stats_row).collect()
+    }
+
+    async fn counted_through(&self) -> Result<Option<i64>, AuditError> {
+        hourly::counted_through(&self.pool).await
+    }
+
+    async fn oldest_hour(&self) -> Result<Option<i64>, AuditError> {
+        let oldest = sqlx::query_scalar(
+            "SELECT floor(extract(epoch FROM min(time)) / 3600)::bigint FROM audit_events",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(oldest)
+    }
+
+    async fn save_hourly(&self, hours: Range<i64>, counts: &[StatsRow]) -> Result<(), AuditError> {
+        hourly::save(&self.pool, hours, counts).await
+    }
+
+    async fn hourly_stats(
+        &self,
+        query: &StatsQuery,
+        hours: Range<i64>,
+    ) -> Result<Vec<StatsRow>, AuditError> {
+        hourly::select(&self.pool, query, hours).await
+    }
+
+    async fn forget_hours_before(&self, hour: i64) -> Result<(), AuditError> {
+        hourly::forget_before(&self.pool, hour).await
     }
 
     async fn ping(&self) -> Result<(), AuditError> {

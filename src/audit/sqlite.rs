@@ -11,6 +11,7 @@
 //! checkpoint would make the one commit that crosses the threshold, and every request
 //! waiting on it, pay for copying the whole log.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,8 +23,11 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
-use super::{AuditError, AuditEvent, AuditQuery, AuditStore, Outcome, StatsQuery, StatsRow};
+use super::{
+    AuditError, AuditEvent, AuditQuery, AuditStore, Outcome, StatsQuery, StatsRow, hourly,
+};
 
+const MICROS_PER_HOUR: i64 = 3_600_000_000;
 /// How often upkeep copies the WAL into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 /// WAL length (pages) past which upkeep also has the log restarted from its beginning. A
@@ -243,6 +247,33 @@ impl AuditStore for SqliteStore {
         select.push(" GROUP BY slot, action, outcome");
         let rows = select.build().fetch_all(&self.pool).await?;
         rows.iter().map(super::decode_stats_row).collect()
+    }
+
+    async fn counted_through(&self) -> Result<Option<i64>, AuditError> {
+        hourly::counted_through(&self.pool).await
+    }
+
+    async fn oldest_hour(&self) -> Result<Option<i64>, AuditError> {
+        let oldest: Option<i64> = sqlx::query_scalar("SELECT min(time) FROM audit_events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(oldest.map(|micros| micros.div_euclid(MICROS_PER_HOUR)))
+    }
+
+    async fn save_hourly(&self, hours: Range<i64>, counts: &[StatsRow]) -> Result<(), AuditError> {
+        hourly::save(&self.writer, hours, counts).await
+    }
+
+    async fn hourly_stats(
+        &self,
+        query: &StatsQuery,
+        hours: Range<i64>,
+    ) -> Result<Vec<StatsRow>, AuditError> {
+        hourly::select(&self.pool, query, hours).await
+    }
+
+    async fn forget_hours_before(&self, hour: i64) -> Result<(), AuditError> {
+        hourly::forget_before(&self.writer, hour).await
     }
 
     async fn ping(&self) -> Result<(), AuditError> {

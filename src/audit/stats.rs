@@ -92,11 +92,11 @@ pub struct StatsQuery {
 }
 
 impl StatsQuery {
-    fn since(&self) -> OffsetDateTime {
+    pub(super) fn since(&self) -> OffsetDateTime {
         self.rows.since.unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
-    fn until(&self) -> OffsetDateTime {
+    pub(super) fn until(&self) -> OffsetDateTime {
         self.rows.until.unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 }

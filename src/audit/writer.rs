@@ -375,6 +375,29 @@ mod tests {
         ) -> Result<Vec<crate::audit::StatsRow>, AuditError> {
             Ok(Vec::new())
         }
+        async fn counted_through(&self) -> Result<Option<i64>, AuditError> {
+            Ok(None)
+        }
+        async fn oldest_hour(&self) -> Result<Option<i64>, AuditError> {
+            Ok(None)
+        }
+        async fn save_hourly(
+            &self,
+            _: std::ops::Range<i64>,
+            _: &[crate::audit::StatsRow],
+        ) -> Result<(), AuditError> {
+            Ok(())
+        }
+        async fn hourly_stats(
+            &self,
+            _: &crate::audit::StatsQuery,
+            _: std::ops::Range<i64>,
+        ) -> Result<Vec<crate::audit::StatsRow>, AuditError> {
+            Ok(Vec::new())
+        }
+        async fn forget_hours_before(&self, _: i64) -> Result<(), AuditError> {
+            Ok(())
+        }
         async fn ping(&self) -> Result<(), AuditError> {
             Ok(())
         }

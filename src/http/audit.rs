@@ -7,7 +7,7 @@ use axum::extract::State;
 use uuid::Uuid;
 
 use super::{AppQuery, AppState};
-use crate::audit::{AuditFilters, AuditPage, AuditStats, StatsFilters, assemble_stats, read_page};
+use crate::audit::{AuditFilters, AuditPage, AuditStats, StatsFilters, read_page, read_stats};
 use crate::error::ApiError;
 use crate::issuance::{Ask, Caller, Facts};
 use crate::policy::Action;
@@ -104,8 +104,7 @@ pub async fn audit_stats(
     let query = state.valid(&caller, Action::QueryAudit, query).await?;
     let recorded = serde_json::json!({"stats": &query});
     read_audited(&state, &caller, recorded, async {
-        let rows = state.audit_store.stats(&query).await?;
-        Ok(assemble_stats(&query, rows))
+        Ok(read_stats(state.audit_store.as_ref(), &query).await?)
     })
     .await
 }
