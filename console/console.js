@@ -379,7 +379,9 @@ function drawChart(stats) {
       const start = new Date(bucket.start)
       const label = stats.interval === 'day' ? start.toLocaleDateString()
         : start.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
-      svg.append(s('text', { x, y: height - 8 }, label))
+      // A label near the right edge ends at its bar rather than running past the chart.
+      const nearEdge = x + 70 > width
+      svg.append(s('text', { x: nearEdge ? x + barWidth : x, y: height - 8, 'text-anchor': nearEdge ? 'end' : 'start' }, label))
     }
   })
   $('#chart').replaceChildren(svg)
