@@ -87,15 +87,18 @@ pub fn init(log: &LogConfig) -> TelemetryGuard {
         .lossy(false)
         .thread_name("presignd-log")
         .finish(std::io::stderr());
-    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
     let fmt = match log.format {
-        LogFormat::Json => fmt
-            .json()
+        // json-subscriber writes tracing-subscriber's JSON lines but keeps a span's fields
+        // as values; tracing-subscriber keeps them as JSON text, parsed and written again
+        // for every field recorded and every event in the span (the request span has two
+        // of each per request).
+        LogFormat::Json => json_subscriber::fmt::layer()
+            .with_writer(writer)
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
             .boxed(),
-        LogFormat::Pretty => fmt.boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
     };
     let registry = tracing_subscriber::registry().with(filter).with(fmt);
 
