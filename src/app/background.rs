@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::audit::AuditStore;
+use crate::audit::{AuditError, AuditStore};
 use crate::issuance::RateLimits;
 
 /// Rows deleted per statement: a commit queued behind one batch waits for it, so batches
 /// stay short (each row also leaves an entry in every index).
 const RETENTION_BATCH: u32 = 100;
-/// After each batch the sweep (and the hourly roll-up, after each step) waits this many
-/// times as long as the batch took, so it holds the store (SQLite's one writer) at most a
-/// fifth of the time. Measured on a 10 M-row SQLite
+/// After each step of a long background job (a retention batch, a day of the hourly
+/// roll-up) [`paced`] waits this many times as long as the step took, so the job holds the
+/// store (SQLite's one writer) at most a fifth of the time. Measured on a 10 M-row SQLite
 /// log: back-to-back batches of 1000 took the half-rate p99 from 15 ms to 580 ms.
-const RETENTION_PAUSE_FACTOR: u32 = 4;
+const PAUSE_FACTOR: u32 = 4;
 
 /// Best-effort retention: deletes expired rows in small, paced batches, hourly. A failure
 /// is logged and retried next hour; it never affects requests.
@@ -25,16 +25,12 @@ pub(super) async fn run_retention(store: Arc<dyn AuditStore>, retention_days: u3
     loop {
         hourly.tick().await;
         let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(retention_days.into());
-        loop {
-            let started = std::time::Instant::now();
-            match store.delete_older_than(cutoff, RETENTION_BATCH).await {
-                Ok(deleted) if deleted < u64::from(RETENTION_BATCH) => break,
-                Ok(_) => tokio::time::sleep(started.elapsed() * RETENTION_PAUSE_FACTOR).await,
-                Err(error) => {
-                    tracing::warn!(error = %error, "audit retention failed; retrying next hour");
-                    break;
-                }
-            }
+        let sweep = paced(|| async {
+            let deleted = store.delete_older_than(cutoff, RETENTION_BATCH).await?;
+            Ok(deleted >= u64::from(RETENTION_BATCH))
+        });
+        if let Err(error) = sweep.await {
+            tracing::warn!(error = %error, "audit retention failed; retrying next hour");
         }
         if let Err(error) = store
             .forget_hours_before(crate::audit::hours_kept_from(cutoff))
@@ -52,18 +48,27 @@ pub(super) async fn roll_up_hours(store: Arc<dyn AuditStore>) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        loop {
-            let started = std::time::Instant::now();
-            match crate::audit::roll_up_step(store.as_ref(), time::OffsetDateTime::now_utc()).await
-            {
-                Ok(true) => tokio::time::sleep(started.elapsed() * RETENTION_PAUSE_FACTOR).await,
-                Ok(false) => break,
-                Err(error) => {
-                    tracing::warn!(error = %error, "audit hourly roll-up failed; retrying");
-                    break;
-                }
-            }
+        let catch_up =
+            paced(|| crate::audit::roll_up_step(store.as_ref(), time::OffsetDateTime::now_utc()));
+        if let Err(error) = catch_up.await {
+            tracing::warn!(error = %error, "audit hourly roll-up failed; retrying");
         }
+    }
+}
+
+/// Runs `step` until it reports nothing left to do, pausing [`PAUSE_FACTOR`] times as long
+/// as each step took; stops at the first error.
+async fn paced<F, Fut>(mut step: F) -> Result<(), AuditError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, AuditError>>,
+{
+    loop {
+        let started = std::time::Instant::now();
+        if !step().await? {
+            return Ok(());
+        }
+        tokio::time::sleep(started.elapsed() * PAUSE_FACTOR).await;
     }
 }
 

@@ -137,8 +137,8 @@ pub async fn read_stats(
 pub async fn roll_up_step(store: &dyn AuditStore, now: OffsetDateTime) -> Result<bool, AuditError> {
     let first = match store.counted_through().await? {
         Some(hour) => hour,
-        None => match store.oldest_hour().await? {
-            Some(hour) => hour,
+        None => match store.oldest_time().await? {
+            Some(time) => hour_of(time),
             None => return Ok(false),
         },
     };
@@ -344,15 +344,17 @@ mod tests {
     use super::*;
     use crate::audit::StatsFilters;
 
-    fn query(since: &str, until: &str, interval: &str) -> StatsQuery {
+    fn filters(since: &str, until: &str, interval: &str) -> StatsFilters {
         StatsFilters {
             since: Some(since.into()),
             until: Some(until.into()),
             interval: Some(interval.into()),
             ..StatsFilters::default()
         }
-        .to_query()
-        .unwrap()
+    }
+
+    fn query(since: &str, until: &str, interval: &str) -> StatsQuery {
+        filters(since, until, interval).to_query().unwrap()
     }
 
     fn at(text: &str) -> OffsetDateTime {
@@ -398,36 +400,25 @@ mod tests {
         };
         let minutes = query("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", "minute");
         assert!(rows_only(&minutes, through));
+        let day_by_hour = || filters("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", "hour");
         let by_subject = StatsFilters {
             subject: Some("alice".into()),
-            since: Some("2026-12-01T00:00:00Z".into()),
-            until: Some("2026-12-02T00:00:00Z".into()),
-            interval: Some("hour".into()),
-            ..StatsFilters::default()
+            ..day_by_hour()
         }
         .to_query()
         .unwrap();
         assert!(rows_only(&by_subject, through));
-        let hours = query("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z", "hour");
+        let hours = day_by_hour().to_query().unwrap();
         assert!(rows_only(&hours, None));
         assert!(rows_only(&hours, Some(hour_of(window.start))));
         // An action or outcome filter is kept in the counts.
         let by_action = StatsFilters {
             action: Some("s3:GetObject".into()),
             outcome: Some("denied".into()),
-            ..hours_filters()
+            ..day_by_hour()
         }
         .to_query()
         .unwrap();
         assert!(plan(&by_action, through).hours.is_some());
-    }
-
-    fn hours_filters() -> StatsFilters {
-        StatsFilters {
-            since: Some("2026-12-01T00:00:00Z".into()),
-            until: Some("2026-12-02T00:00:00Z".into()),
-            interval: Some("hour".into()),
-            ..StatsFilters::default()
-        }
     }
 }

@@ -364,8 +364,8 @@ pub trait AuditStore: Send + Sync + std::fmt::Debug {
     /// The first hour (since the epoch) not yet in the hourly counts; `None` before the
     /// first roll-up (see `hourly`).
     async fn counted_through(&self) -> Result<Option<i64>, AuditError>;
-    /// The hour of the oldest row; `None` for an empty log.
-    async fn oldest_hour(&self) -> Result<Option<i64>, AuditError>;
+    /// The time of the oldest row; `None` for an empty log.
+    async fn oldest_time(&self) -> Result<Option<OffsetDateTime>, AuditError>;
     /// Replaces the counts of `hours` with `counts` (slots of an hourly stats query) and
     /// marks every hour before `hours.end` counted, in one transaction.
     async fn save_hourly(&self, hours: Range<i64>, counts: &[StatsRow]) -> Result<(), AuditError>;

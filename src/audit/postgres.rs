@@ -157,12 +157,10 @@ impl AuditStore for PostgresStore {
         hourly::counted_through(&self.pool).await
     }
 
-    async fn oldest_hour(&self) -> Result<Option<i64>, AuditError> {
-        let oldest = sqlx::query_scalar(
-            "SELECT floor(extract(epoch FROM min(time)) / 3600)::bigint FROM audit_events",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+    async fn oldest_time(&self) -> Result<Option<OffsetDateTime>, AuditError> {
+        let oldest = sqlx::query_scalar("SELECT min(time) FROM audit_events")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(oldest)
     }
 

@@ -27,7 +27,6 @@ use super::{
     AuditError, AuditEvent, AuditQuery, AuditStore, Outcome, StatsQuery, StatsRow, hourly,
 };
 
-const MICROS_PER_HOUR: i64 = 3_600_000_000;
 /// How often upkeep copies the WAL into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
 /// WAL length (pages) past which upkeep also has the log restarted from its beginning. A
@@ -253,11 +252,11 @@ impl AuditStore for SqliteStore {
         hourly::counted_through(&self.pool).await
     }
 
-    async fn oldest_hour(&self) -> Result<Option<i64>, AuditError> {
+    async fn oldest_time(&self) -> Result<Option<OffsetDateTime>, AuditError> {
         let oldest: Option<i64> = sqlx::query_scalar("SELECT min(time) FROM audit_events")
             .fetch_one(&self.pool)
             .await?;
-        Ok(oldest.map(|micros| micros.div_euclid(MICROS_PER_HOUR)))
+        oldest.map(decode_time).transpose()
     }
 
     async fn save_hourly(&self, hours: Range<i64>, counts: &[StatsRow]) -> Result<(), AuditError> {

@@ -378,7 +378,7 @@ mod tests {
         async fn counted_through(&self) -> Result<Option<i64>, AuditError> {
             Ok(None)
         }
-        async fn oldest_hour(&self) -> Result<Option<i64>, AuditError> {
+        async fn oldest_time(&self) -> Result<Option<OffsetDateTime>, AuditError> {
             Ok(None)
         }
         async fn save_hourly(
